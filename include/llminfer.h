@@ -1,0 +1,819 @@
+/**
+ * @file llminfer.h
+ * @brief The public interface of libllminfer, an embeddable LLM inference library.
+ *
+ * ABI rules, which every release keeps:
+ * - Every object is an opaque handle; no struct is passed or returned by value, so any object can
+ *   grow new fields without breaking a compiled program.
+ * - Parameters are set through setter functions on opaque parameter objects; a setter that does not
+ *   exist in an older library simply is not called by programs built against it.
+ * - Every function that can fail returns an ::lli_status. The detailed message of the last failure
+ *   on the calling thread is returned by lli_last_error().
+ * - Symbols are exported under the version node `LLMINFER_1`; new functions get new nodes, existing
+ *   ones never change their signature or meaning.
+ *
+ * Thread safety: a loaded ::lli_model is read-only and may be shared by any number of threads.
+ * Parameter objects, contexts, KV caches, batches and samplers must be used by one thread at a time.
+ */
+#ifndef LLMINFER_H
+#define LLMINFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Marks a symbol as part of the public interface. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LLI_API __attribute__((visibility("default")))
+#else
+#define LLI_API
+#endif
+
+/** @brief Version of the binary interface; changes only if a compatible upgrade becomes impossible. */
+#define LLI_ABI_VERSION 1
+/** @brief Major version of the library release. */
+#define LLI_VERSION_MAJOR 0
+/** @brief Minor version of the library release. */
+#define LLI_VERSION_MINOR 1
+/** @brief Patch version of the library release. */
+#define LLI_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup status Status codes and errors
+ *  @{ */
+
+/** @brief Result of every call that can fail. Zero is success; values are never renumbered. */
+typedef int lli_status;
+
+/** @brief Success. */
+#define LLI_OK 0
+/** @brief An argument was NULL, out of range or otherwise invalid. */
+#define LLI_E_INVALID_ARG 1
+/** @brief Memory (host or device) could not be allocated. */
+#define LLI_E_NOMEM 2
+/** @brief A file could not be opened, read, written or renamed. */
+#define LLI_E_IO 3
+/** @brief A file is malformed: bad magic, truncated, inconsistent sizes, invalid JSON ... */
+#define LLI_E_FORMAT 4
+/** @brief A SHA-256 checksum did not match: the data is damaged. */
+#define LLI_E_CHECKSUM 5
+/** @brief Data belongs to another model or architecture than the one expected. */
+#define LLI_E_MISMATCH 6
+/** @brief The input uses something this build does not support (tensor type, architecture ...). */
+#define LLI_E_UNSUPPORTED 7
+/** @brief The function is declared but not implemented in this release. */
+#define LLI_E_NOT_IMPLEMENTED 8
+/** @brief The KV cache has no room for the step; nothing was changed. */
+#define LLI_E_KV_FULL 9
+/** @brief The requested backend is unavailable or failed. */
+#define LLI_E_BACKEND 10
+/** @brief The operation was cancelled by a callback. */
+#define LLI_E_CANCELLED 11
+/** @brief A buffer supplied by the caller is too small; the needed size is reported. */
+#define LLI_E_BUFFER_TOO_SMALL 12
+/** @brief An internal invariant failed; please report it. */
+#define LLI_E_INTERNAL 13
+
+/**
+ * @brief Short, constant description of a status code.
+ * @param status Any value; unknown values give "unknown status".
+ * @return A static string; never NULL.
+ */
+LLI_API const char *lli_status_str(lli_status status);
+
+/**
+ * @brief Detailed message of the last failure on the calling thread.
+ *
+ * The message names the thing that is wrong (a file, a fragment, a field). It stays valid until the
+ * next library call on the same thread. Successful calls do not clear it.
+ * @return A thread-local string; "" if no call on this thread has failed. Never NULL.
+ */
+LLI_API const char *lli_last_error(void);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup version Version
+ *  @{ */
+
+/**
+ * @brief Version of the library that is loaded, as "MAJOR.MINOR.PATCH".
+ * @return A static string; never NULL.
+ */
+LLI_API const char *lli_version(void);
+
+/**
+ * @brief ABI version of the library that is loaded; compare with ::LLI_ABI_VERSION.
+ * @return The ABI version number.
+ */
+LLI_API int lli_abi_version(void);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup handles Opaque handles
+ *  @{ */
+
+/** @brief A loaded model: weights, hyperparameters and tokenizer. Read-only once loaded. */
+typedef struct lli_model lli_model;
+/** @brief Parameters for lli_model_load(). */
+typedef struct lli_model_params lli_model_params;
+/** @brief Parameters for lli_convert_gguf(). */
+typedef struct lli_convert_params lli_convert_params;
+/** @brief An inference context: scratch buffers and a compute stream for one thread of work. */
+typedef struct lli_context lli_context;
+/** @brief Parameters for lli_context_create(). */
+typedef struct lli_context_params lli_context_params;
+/** @brief A paged KV cache shared by the sequences of one or more contexts of a model. */
+typedef struct lli_kv_cache lli_kv_cache;
+/** @brief Parameters for lli_kv_cache_create(). */
+typedef struct lli_kv_cache_params lli_kv_cache_params;
+/** @brief One step's work: (token, sequence, position, wants-logits) entries. */
+typedef struct lli_batch lli_batch;
+/** @brief A chain of token samplers. */
+typedef struct lli_sampler lli_sampler;
+
+/** @brief A token id. */
+typedef int32_t lli_token;
+/** @brief A sequence id in a KV cache, chosen by the cache. */
+typedef int32_t lli_seq_id;
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup model_params Model load parameters
+ *  @{ */
+
+/** @brief Choose the backend automatically: CUDA when a device is present, else CPU. */
+#define LLI_BACKEND_AUTO 0
+/** @brief The CPU backend. */
+#define LLI_BACKEND_CPU 1
+/** @brief The CUDA backend. */
+#define LLI_BACKEND_CUDA 2
+
+/**
+ * @brief Progress of a long operation (loading, converting).
+ * @param done  Units done so far (bytes).
+ * @param total Units in all (bytes).
+ * @param user  The pointer given with the callback.
+ * @return Non-zero to continue, zero to cancel (the operation then fails with ::LLI_E_CANCELLED).
+ *
+ * Calls are serialized: the callback is never entered by two threads at once.
+ */
+typedef int (*lli_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+/**
+ * @brief Create model load parameters with defaults: automatic backend, all hardware threads,
+ * verification on, any architecture, all layers, weights and tokenizer.
+ * @param[out] out Receives the new object; free it with lli_model_params_free().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_model_params_create(lli_model_params **out);
+
+/**
+ * @brief Free model load parameters. NULL is ignored.
+ * @param params The object to free.
+ */
+LLI_API void lli_model_params_free(lli_model_params *params);
+
+/**
+ * @brief Select the backend.
+ * @param params  The parameters.
+ * @param backend ::LLI_BACKEND_AUTO, ::LLI_BACKEND_CPU or ::LLI_BACKEND_CUDA.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_params_set_backend(lli_model_params *params, int backend);
+
+/**
+ * @brief Number of threads used to read, verify and decompress fragments.
+ * @param params    The parameters.
+ * @param n_threads 1 to 1024, or 0 for the number of online processors.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_params_set_threads(lli_model_params *params, int n_threads);
+
+/**
+ * @brief Turn SHA-256 verification of every fragment on (default) or off.
+ *
+ * With verification off, headers and sizes are still checked.
+ * @param params The parameters.
+ * @param verify Non-zero to verify.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_params_set_verify(lli_model_params *params, int verify);
+
+/**
+ * @brief Require an architecture: a family ("llama", "qwen2", "qwen3") or a preset
+ * ("smollm2_135m", "mistral_7b", "magistral_small", ...). Loading another one fails with
+ * ::LLI_E_MISMATCH and a message naming both.
+ * @param params The parameters.
+ * @param arch   The name, copied; NULL or "" accepts any architecture.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_model_params_set_expected_arch(lli_model_params *params, const char *arch);
+
+/**
+ * @brief Load only the transformer layers [first, last), for a model split across processes.
+ *
+ * The token embeddings are loaded when first is 0; the output norm and head when last is the
+ * model's layer count. (0, -1) selects all layers, the default.
+ * @param params The parameters.
+ * @param first  First layer to load, >= 0.
+ * @param last   One past the last layer to load, or -1 for the model's layer count.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG; a range beyond the model's layers fails at load.
+ */
+LLI_API lli_status lli_model_params_set_layer_range(lli_model_params *params, int first, int last);
+
+/**
+ * @brief Load only the tokenizer and hyperparameters, no weights.
+ * @param params     The parameters.
+ * @param vocab_only Non-zero for a vocabulary-only load.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_params_set_vocab_only(lli_model_params *params, int vocab_only);
+
+/**
+ * @brief Report progress while loading, in bytes of fragments processed.
+ * @param params The parameters.
+ * @param fn     The callback, or NULL for none.
+ * @param user   Passed to the callback.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_params_set_progress(lli_model_params *params, lli_progress_fn fn, void *user);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup model Models
+ *  @{ */
+
+/**
+ * @brief Load a model directory in the fragment format.
+ *
+ * Reads manifest.json, checks every fragment's header, size and (unless turned off) SHA-256,
+ * decompresses zstd fragments and places the tensors in the backend's memory, on a thread pool.
+ * Nothing is returned on failure; the message names the bad fragment or field.
+ * @param path   The model directory.
+ * @param params Load parameters, or NULL for the defaults.
+ * @param[out] out Receives the model; free it with lli_model_free().
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_FORMAT, ::LLI_E_CHECKSUM, ::LLI_E_MISMATCH,
+ *         ::LLI_E_UNSUPPORTED, ::LLI_E_NOMEM, ::LLI_E_BACKEND, ::LLI_E_CANCELLED or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_load(const char *path, const lli_model_params *params, lli_model **out);
+
+/**
+ * @brief Free a model. NULL is ignored. Contexts and caches made from it must be freed first.
+ * @param model The model.
+ */
+LLI_API void lli_model_free(lli_model *model);
+
+/** @brief Integer facts about a model, read with lli_model_info_int(). Values are never renumbered. */
+enum lli_model_info_key {
+    LLI_INFO_N_LAYER = 1,         /**< Transformer layers in the model (not only those loaded). */
+    LLI_INFO_N_EMBD = 2,          /**< Model (hidden) dimension. */
+    LLI_INFO_N_FF = 3,            /**< Feed-forward hidden dimension. */
+    LLI_INFO_N_HEAD = 4,          /**< Attention heads. */
+    LLI_INFO_N_HEAD_KV = 5,       /**< Key/value heads (grouped-query attention). */
+    LLI_INFO_HEAD_DIM = 6,        /**< Size of one attention head. */
+    LLI_INFO_N_VOCAB = 7,         /**< Vocabulary size. */
+    LLI_INFO_N_CTX_TRAIN = 8,     /**< Context length the model was trained for. */
+    LLI_INFO_N_TENSORS = 9,       /**< Tensors loaded. */
+    LLI_INFO_BYTES = 10,          /**< Bytes of tensor data in the backend's memory. */
+    LLI_INFO_LAYER_FIRST = 11,    /**< First loaded layer. */
+    LLI_INFO_LAYER_LAST = 12,     /**< One past the last loaded layer. */
+    LLI_INFO_VOCAB_ONLY = 13,     /**< 1 if no weights were loaded. */
+    LLI_INFO_BACKEND = 14,        /**< ::LLI_BACKEND_CPU or ::LLI_BACKEND_CUDA. */
+    LLI_INFO_N_FRAGMENTS = 15,    /**< Fragments in the model directory. */
+    LLI_INFO_SLIDING_WINDOW = 16, /**< Attention window in tokens, 0 for none. */
+    LLI_INFO_TOKEN_BOS = 17,      /**< Beginning-of-sequence token, -1 if none. */
+    LLI_INFO_TOKEN_EOS = 18       /**< End-of-sequence token, -1 if none. */
+};
+
+/** @brief String facts about a model, read with lli_model_info_str(). Values are never renumbered. */
+enum lli_model_info_str_key {
+    LLI_INFO_ARCH = 1,      /**< Detected architecture: a preset name, or the family if none matches. */
+    LLI_INFO_FAMILY = 2,    /**< Architecture family: "llama", "qwen2" or "qwen3". */
+    LLI_INFO_NAME = 3,      /**< Human-readable model name from the source file, may be "". */
+    LLI_INFO_MODEL_ID = 4,  /**< The model id derived from the manifest (32 hex digits). */
+    LLI_INFO_TOKENIZER = 5, /**< Tokenizer kind: "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
+    LLI_INFO_CHAT_TEMPLATE = 6 /**< The model's chat template, "" if none. */
+};
+
+/**
+ * @brief Read an integer fact about a model.
+ * @param model The model.
+ * @param key   One of ::lli_model_info_key.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument or unknown key).
+ */
+LLI_API lli_status lli_model_info_int(const lli_model *model, int key, int64_t *out);
+
+/**
+ * @brief Read a string fact about a model.
+ * @param model The model.
+ * @param key   One of ::lli_model_info_str_key.
+ * @param[out] out Receives a string owned by the model, valid until lli_model_free().
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_info_str(const lli_model *model, int key, const char **out);
+
+/**
+ * @brief Describe one loaded tensor.
+ * @param model  The model.
+ * @param index  0 to #LLI_INFO_N_TENSORS - 1.
+ * @param[out] name   Receives the tensor's name (owned by the model), or NULL to skip.
+ * @param[out] type   Receives the type's name ("f32", "q4_1" ...), or NULL to skip.
+ * @param[out] n_dims Receives the number of dimensions (1 to 4), or NULL to skip.
+ * @param[out] dims   Receives 4 dimensions, innermost first (unused ones are 1), or NULL to skip.
+ * @param[out] bytes  Receives the tensor's size in bytes, or NULL to skip.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_tensor_info(const lli_model *model, int64_t index, const char **name,
+                                         const char **type, int *n_dims, int64_t dims[4], uint64_t *bytes);
+
+/**
+ * @brief One check's outcome, reported by lli_model_verify().
+ * @param check  What was checked ("fragment count", "fragment layer-003 checksum" ...).
+ * @param ok     Non-zero if it passed.
+ * @param detail Why it failed, or a short fact if it passed; never NULL.
+ * @param user   The pointer given to lli_model_verify().
+ */
+typedef void (*lli_verify_fn)(const char *check, int ok, const char *detail, void *user);
+
+/**
+ * @brief Check a model directory thoroughly without loading it into a backend.
+ *
+ * Checks that the manifest is valid, the fragment count matches it, every fragment is readable and
+ * its header belongs to this model, the architecture is detected, the tensor shapes agree with the
+ * hyperparameters, and every checksum is valid. All checks run even after one fails.
+ * @param path      The model directory.
+ * @param n_threads Threads for hashing, 0 for all processors.
+ * @param fn        Called once per check, or NULL.
+ * @param user      Passed to fn.
+ * @return ::LLI_OK if every check passed, else the status of the first failure.
+ */
+LLI_API lli_status lli_model_verify(const char *path, int n_threads, lli_verify_fn fn, void *user);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup convert Converting GGUF files
+ *  @{ */
+
+/** @brief Store fragments uncompressed; they are memory-mapped at load. */
+#define LLI_COMPRESS_NONE 0
+/** @brief Store fragments compressed with zstd. */
+#define LLI_COMPRESS_ZSTD 1
+
+/**
+ * @brief Create conversion parameters with defaults: no compression, all processors.
+ * @param[out] out Receives the new object; free it with lli_convert_params_free().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_convert_params_create(lli_convert_params **out);
+
+/**
+ * @brief Free conversion parameters. NULL is ignored.
+ * @param params The object to free.
+ */
+LLI_API void lli_convert_params_free(lli_convert_params *params);
+
+/**
+ * @brief Choose how fragments are stored.
+ * @param params      The parameters.
+ * @param compression ::LLI_COMPRESS_NONE or ::LLI_COMPRESS_ZSTD.
+ * @param level       zstd level 1 to 19 (0 for the default, 3); ignored without compression.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_convert_params_set_compression(lli_convert_params *params, int compression, int level);
+
+/**
+ * @brief Number of threads that hash and compress fragments.
+ * @param params    The parameters.
+ * @param n_threads 1 to 1024, or 0 for the number of online processors.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_convert_params_set_threads(lli_convert_params *params, int n_threads);
+
+/**
+ * @brief Report progress in bytes of tensor data written.
+ * @param params The parameters.
+ * @param fn     The callback, or NULL.
+ * @param user   Passed to the callback.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_convert_params_set_progress(lli_convert_params *params, lli_progress_fn fn, void *user);
+
+/**
+ * @brief Convert a GGUF file into a model directory of fragments.
+ *
+ * Tensor bytes are copied as they are, never requantized. The directory is written under a
+ * temporary name and renamed into place only when complete, so a failed or interrupted conversion
+ * never leaves a directory that looks valid. An existing output directory is not overwritten.
+ * A vocabulary-only GGUF file gives a directory with only the tokenizer.
+ * @param gguf_path The input file.
+ * @param out_dir   The directory to create; it must not exist.
+ * @param params    Conversion parameters, or NULL for the defaults.
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_FORMAT, ::LLI_E_UNSUPPORTED, ::LLI_E_NOMEM,
+ *         ::LLI_E_CANCELLED or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_convert_gguf(const char *gguf_path, const char *out_dir, const lli_convert_params *params);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup tokenizer Tokenizer
+ *  @{ */
+
+/**
+ * @brief Turn text into tokens.
+ * @param model         The model (a vocabulary-only load is enough).
+ * @param text          UTF-8 text.
+ * @param text_len      Bytes of text.
+ * @param add_special   Non-zero to add the model's BOS/EOS tokens as its tokenizer says.
+ * @param parse_special Non-zero to turn special-token texts ("<|im_start|>") into their tokens.
+ * @param[out] tokens   Receives up to capacity tokens; may be NULL when capacity is 0.
+ * @param capacity      Size of tokens.
+ * @param[out] n_tokens Receives the number of tokens the text needs, even if it exceeds capacity.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_tokenize(const lli_model *model, const char *text, size_t text_len, int add_special,
+                                int parse_special, lli_token *tokens, size_t capacity, size_t *n_tokens);
+
+/**
+ * @brief The text of one token.
+ * @param model     The model.
+ * @param token     The token.
+ * @param[out] buf  Receives the bytes (not NUL-terminated); may be NULL when capacity is 0.
+ * @param capacity  Size of buf.
+ * @param[out] n_bytes Receives the size of the text, even if it exceeds capacity.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, char *buf, size_t capacity,
+                                      size_t *n_bytes);
+
+/**
+ * @brief Turn tokens back into text.
+ * @param model          The model.
+ * @param tokens         The tokens.
+ * @param n_tokens       How many.
+ * @param remove_special Non-zero to leave out BOS/EOS and other control tokens.
+ * @param[out] buf       Receives the bytes (not NUL-terminated); may be NULL when capacity is 0.
+ * @param capacity       Size of buf.
+ * @param[out] n_bytes   Receives the size of the text, even if it exceeds capacity.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_detokenize(const lli_model *model, const lli_token *tokens, size_t n_tokens,
+                                  int remove_special, char *buf, size_t capacity, size_t *n_bytes);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup kv Paged KV cache
+ *  The host owns the sequences: it creates, forks, truncates and frees them, and asks how much room
+ *  is left before it schedules a step.
+ *  @{ */
+
+/**
+ * @brief Create KV cache parameters with defaults: 16 tokens per block, room for 4096 tokens.
+ * @param[out] out Receives the object; free it with lli_kv_cache_params_free().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_kv_cache_params_create(lli_kv_cache_params **out);
+
+/**
+ * @brief Free KV cache parameters. NULL is ignored.
+ * @param params The object.
+ */
+LLI_API void lli_kv_cache_params_free(lli_kv_cache_params *params);
+
+/**
+ * @brief Total capacity in tokens, over all sequences.
+ * @param params   The parameters.
+ * @param n_tokens Tokens, >= 1.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_kv_cache_params_set_capacity(lli_kv_cache_params *params, int64_t n_tokens);
+
+/**
+ * @brief Tokens per block.
+ * @param params     The parameters.
+ * @param block_size 1 to 1024.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_kv_cache_params_set_block_size(lli_kv_cache_params *params, int block_size);
+
+/**
+ * @brief Create a paged KV cache for a model.
+ * @param model  The model.
+ * @param params Parameters, or NULL for the defaults.
+ * @param[out] out Receives the cache; free it with lli_kv_cache_free().
+ * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params *params, lli_kv_cache **out);
+
+/**
+ * @brief Free a KV cache and all its sequences. NULL is ignored.
+ * @param kv The cache.
+ */
+LLI_API void lli_kv_cache_free(lli_kv_cache *kv);
+
+/**
+ * @brief Start a new, empty sequence.
+ * @param kv The cache.
+ * @param[out] out Receives the sequence id.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_create(lli_kv_cache *kv, lli_seq_id *out);
+
+/**
+ * @brief Free a sequence and release its blocks.
+ * @param kv  The cache.
+ * @param seq The sequence.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_free(lli_kv_cache *kv, lli_seq_id seq);
+
+/**
+ * @brief Fork a sequence; the copy shares the original's blocks until either one changes them.
+ * @param kv  The cache.
+ * @param src The sequence to copy.
+ * @param[out] out Receives the new sequence's id.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG, ::LLI_E_KV_FULL or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_fork(lli_kv_cache *kv, lli_seq_id src, lli_seq_id *out);
+
+/**
+ * @brief Keep only the first n_tokens tokens of a sequence.
+ * @param kv       The cache.
+ * @param seq      The sequence.
+ * @param n_tokens Tokens to keep, at most the sequence's length.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_truncate(lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens);
+
+/**
+ * @brief Tokens a sequence holds.
+ * @param kv  The cache.
+ * @param seq The sequence.
+ * @param[out] out Receives the count.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_length(const lli_kv_cache *kv, lli_seq_id seq, int64_t *out);
+
+/**
+ * @brief Blocks not used by any sequence.
+ * @param kv The cache.
+ * @param[out] out Receives the count.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_free_blocks(const lli_kv_cache *kv, int64_t *out);
+
+/**
+ * @brief Whether n_tokens more tokens of a sequence fit in the cache now.
+ * @param kv       The cache.
+ * @param seq      The sequence.
+ * @param n_tokens Tokens to add.
+ * @param[out] out Receives 1 if they fit, else 0.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_fits(const lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens, int *out);
+
+/**
+ * @brief Save a sequence's KV state to a file (zstd-compressed, with a SHA-256 and the model's id).
+ * @param kv   The cache.
+ * @param seq  The sequence.
+ * @param path The file to write.
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *path);
+
+/**
+ * @brief Restore a saved sequence as a new sequence; nothing is restored if the file is damaged
+ * or from another model.
+ * @param kv   The cache.
+ * @param path The file written by lli_kv_seq_save().
+ * @param[out] out Receives the new sequence's id.
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_FORMAT, ::LLI_E_CHECKSUM, ::LLI_E_MISMATCH, ::LLI_E_KV_FULL,
+ *         ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_kv_seq_restore(lli_kv_cache *kv, const char *path, lli_seq_id *out);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup context Contexts, batches and decoding
+ *  @{ */
+
+/**
+ * @brief Create context parameters with defaults: all processors, 512 tokens per step.
+ * @param[out] out Receives the object; free it with lli_context_params_free().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_context_params_create(lli_context_params **out);
+
+/**
+ * @brief Free context parameters. NULL is ignored.
+ * @param params The object.
+ */
+LLI_API void lli_context_params_free(lli_context_params *params);
+
+/**
+ * @brief Compute threads of the context.
+ * @param params    The parameters.
+ * @param n_threads 1 to 1024, or 0 for the number of online processors.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_context_params_set_threads(lli_context_params *params, int n_threads);
+
+/**
+ * @brief Most entries one step may hold.
+ * @param params  The parameters.
+ * @param n_batch 1 to 65536.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_context_params_set_max_batch(lli_context_params *params, int n_batch);
+
+/**
+ * @brief Create an inference context that decodes into a KV cache.
+ * @param model  The model.
+ * @param kv     The cache the context's sequences live in.
+ * @param params Parameters, or NULL for the defaults.
+ * @param[out] out Receives the context; free it with lli_context_free().
+ * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_context_create(const lli_model *model, lli_kv_cache *kv, const lli_context_params *params,
+                                      lli_context **out);
+
+/**
+ * @brief Free a context. NULL is ignored.
+ * @param ctx The context.
+ */
+LLI_API void lli_context_free(lli_context *ctx);
+
+/**
+ * @brief Create an empty batch.
+ * @param capacity Most entries it can hold, >= 1.
+ * @param[out] out Receives the batch; free it with lli_batch_free().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_batch_create(int32_t capacity, lli_batch **out);
+
+/**
+ * @brief Free a batch. NULL is ignored.
+ * @param batch The batch.
+ */
+LLI_API void lli_batch_free(lli_batch *batch);
+
+/**
+ * @brief Remove every entry.
+ * @param batch The batch.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_batch_clear(lli_batch *batch);
+
+/**
+ * @brief Append one entry.
+ * @param batch       The batch.
+ * @param token       The input token.
+ * @param seq         The sequence it belongs to.
+ * @param pos         Its position in the sequence.
+ * @param want_logits Non-zero to keep the logits computed for this entry.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (full batch, negative position).
+ */
+LLI_API lli_status lli_batch_add(lli_batch *batch, lli_token token, lli_seq_id seq, int64_t pos, int want_logits);
+
+/**
+ * @brief Entries in the batch.
+ * @param batch The batch.
+ * @param[out] out Receives the count.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_batch_size(const lli_batch *batch, int32_t *out);
+
+/**
+ * @brief Run one step: every entry of the batch, prefill chunks and decode tokens mixed.
+ *
+ * If the step does not fit in the KV cache, it fails with ::LLI_E_KV_FULL and changes nothing.
+ * @param ctx   The context.
+ * @param batch The step's entries.
+ * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_INVALID_ARG, ::LLI_E_BACKEND or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_decode(lli_context *ctx, const lli_batch *batch);
+
+/**
+ * @brief Logits computed for one batch entry in the last lli_decode().
+ * @param ctx   The context.
+ * @param entry Index of the entry in the batch; it must have asked for logits.
+ * @param[out] out Receives #LLI_INFO_N_VOCAB floats, valid until the next lli_decode().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_get_logits(const lli_context *ctx, int32_t entry, const float **out);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/** @defgroup sampler Samplers
+ *  A sampler is a chain; each added stage filters or reshapes the candidates, and the last picks.
+ *  @{ */
+
+/**
+ * @brief Create an empty sampler chain.
+ * @param[out] out Receives the chain; free it with lli_sampler_free().
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_sampler_create(lli_sampler **out);
+
+/**
+ * @brief Free a sampler chain. NULL is ignored.
+ * @param sampler The chain.
+ */
+LLI_API void lli_sampler_free(lli_sampler *sampler);
+
+/**
+ * @brief Append greedy selection (the most likely token).
+ * @param sampler The chain.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_greedy(lli_sampler *sampler);
+
+/**
+ * @brief Append temperature scaling.
+ * @param sampler The chain.
+ * @param temp    Temperature, >= 0.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_temperature(lli_sampler *sampler, float temp);
+
+/**
+ * @brief Append top-k filtering.
+ * @param sampler The chain.
+ * @param k       Candidates to keep, >= 1.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_top_k(lli_sampler *sampler, int32_t k);
+
+/**
+ * @brief Append nucleus (top-p) filtering.
+ * @param sampler The chain.
+ * @param p       Probability mass to keep, in (0, 1].
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_top_p(lli_sampler *sampler, float p);
+
+/**
+ * @brief Append min-p filtering.
+ * @param sampler The chain.
+ * @param p       Keep tokens whose probability is at least p times the top one's, in [0, 1].
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_min_p(lli_sampler *sampler, float p);
+
+/**
+ * @brief Append repetition, frequency and presence penalties over the last tokens accepted.
+ * @param sampler    The chain.
+ * @param last_n     How many accepted tokens to consider, >= 0.
+ * @param repeat     Repetition penalty, 1 for none.
+ * @param frequency  Frequency penalty, 0 for none.
+ * @param presence   Presence penalty, 0 for none.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_penalties(lli_sampler *sampler, int32_t last_n, float repeat, float frequency,
+                                             float presence);
+
+/**
+ * @brief Append a seeded random draw from the distribution; the same seed gives the same tokens.
+ * @param sampler The chain.
+ * @param seed    The seed.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_add_dist(lli_sampler *sampler, uint64_t seed);
+
+/**
+ * @brief Pick a token from one batch entry's logits.
+ * @param sampler The chain.
+ * @param ctx     The context that computed the logits.
+ * @param entry   The batch entry.
+ * @param[out] out Receives the token.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_sample(lli_sampler *sampler, const lli_context *ctx, int32_t entry, lli_token *out);
+
+/**
+ * @brief Tell the chain a token was accepted, for the penalties' history.
+ * @param sampler The chain.
+ * @param token   The token.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ */
+LLI_API lli_status lli_sampler_accept(lli_sampler *sampler, lli_token token);
+
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMINFER_H */
