@@ -1,0 +1,15 @@
+/* A step's entries, as the host added them. */
+#ifndef LLI_BATCH_H
+#define LLI_BATCH_H
+
+#include "llminfer.h"
+
+struct lli_batch {
+    int32_t capacity, n;
+    lli_token *token;
+    lli_seq_id *seq;
+    int64_t *pos;
+    int8_t *want_logits;
+};
+
+#endif

@@ -1,0 +1,54 @@
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { LLI_ERROR_CAP = 1024 };
+static _Thread_local char tls_message[LLI_ERROR_CAP];
+
+lli_status lli_fail(lli_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_message, sizeof tls_message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+lli_status lli_fail_prefix(lli_status status, const char *fmt, ...) {
+    char prefix[LLI_ERROR_CAP], old[LLI_ERROR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, tls_message, sizeof old);
+    snprintf(tls_message, sizeof tls_message, "%s%s", prefix, old);
+    return status;
+}
+
+void lli_error_copy(char *dst, size_t cap) {
+    if (cap == 0) return;
+    snprintf(dst, cap, "%s", tls_message);
+}
+
+const char *lli_last_error(void) { return tls_message; }
+
+const char *lli_status_str(lli_status status) {
+    switch (status) {
+    case LLI_OK: return "ok";
+    case LLI_E_INVALID_ARG: return "invalid argument";
+    case LLI_E_NOMEM: return "out of memory";
+    case LLI_E_IO: return "input/output error";
+    case LLI_E_FORMAT: return "malformed data";
+    case LLI_E_CHECKSUM: return "checksum mismatch";
+    case LLI_E_MISMATCH: return "model or architecture mismatch";
+    case LLI_E_UNSUPPORTED: return "unsupported";
+    case LLI_E_NOT_IMPLEMENTED: return "not implemented";
+    case LLI_E_KV_FULL: return "KV cache full";
+    case LLI_E_BACKEND: return "backend error";
+    case LLI_E_CANCELLED: return "cancelled";
+    case LLI_E_BUFFER_TOO_SMALL: return "buffer too small";
+    case LLI_E_INTERNAL: return "internal error";
+    default: return "unknown status";
+    }
+}
