@@ -22,14 +22,24 @@ lli_status lli_fail_prefix(lli_status status, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tls_message, sizeof old);
-    snprintf(tls_message, sizeof tls_message, "%s%s", prefix, old);
+    /* Concatenated by hand: the message is cut at the buffer's end, which is what we want. */
+    size_t np = strlen(prefix), no = strnlen(old, sizeof old - 1);
+    if (np > sizeof tls_message - 1) np = sizeof tls_message - 1;
+    if (no > sizeof tls_message - 1 - np) no = sizeof tls_message - 1 - np;
+    memcpy(tls_message, prefix, np);
+    memcpy(tls_message + np, old, no);
+    tls_message[np + no] = '\0';
     return status;
 }
 
-void lli_error_copy(char *dst, size_t cap) {
+void lli_copy_str(char *dst, size_t cap, const char *src) {
     if (cap == 0) return;
-    snprintf(dst, cap, "%s", tls_message);
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
+
+void lli_error_copy(char *dst, size_t cap) { lli_copy_str(dst, cap, tls_message); }
 
 const char *lli_last_error(void) { return tls_message; }
 

@@ -11,6 +11,9 @@ lli_status lli_fail(lli_status status, const char *fmt, ...) __attribute__((form
 /* Prefix the calling thread's current message with more context ("loading X: " + message). */
 lli_status lli_fail_prefix(lli_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Copy src into dst (cap bytes), cut if needed, always terminated. */
+void lli_copy_str(char *dst, size_t cap, const char *src);
+
 /* Copy of the calling thread's message, for moving an error from a worker thread to the caller. */
 void lli_error_copy(char *dst, size_t cap);
 

@@ -25,6 +25,15 @@ static uint64_t get64(const uint8_t *p) {
 enum { O_MAGIC = 0, O_VERSION = 8, O_COMPRESSION = 12, O_INDEX = 16, O_HEADER_BYTES = 20, O_PAYLOAD = 24,
        O_RAW = 32, O_MODEL_ID = 40, O_ARCH = 72, O_NAME = 104, TEXT_FIELD = 32 };
 
+static void put_text(uint8_t *dst, const char *src) {
+    memcpy(dst, src, strnlen(src, TEXT_FIELD)); /* NUL-padded, not NUL-terminated when full */
+}
+
+static void get_text(const uint8_t *p, char out[33]) {
+    memcpy(out, p, TEXT_FIELD);
+    out[TEXT_FIELD] = '\0';
+}
+
 void lli_frag_header_encode(const lli_frag_header *h, uint8_t out[LLI_FRAG_HEADER_BYTES]) {
     memset(out, 0, LLI_FRAG_HEADER_BYTES);
     memcpy(out + O_MAGIC, LLI_FRAG_MAGIC, 8);
@@ -34,14 +43,9 @@ void lli_frag_header_encode(const lli_frag_header *h, uint8_t out[LLI_FRAG_HEADE
     put32(out + O_HEADER_BYTES, LLI_FRAG_HEADER_BYTES);
     put64(out + O_PAYLOAD, h->payload_bytes);
     put64(out + O_RAW, h->raw_bytes);
-    strncpy((char *)out + O_MODEL_ID, h->model_id, TEXT_FIELD);
-    strncpy((char *)out + O_ARCH, h->arch, TEXT_FIELD);
-    strncpy((char *)out + O_NAME, h->name, TEXT_FIELD);
-}
-
-static void get_text(const uint8_t *p, char out[33]) {
-    memcpy(out, p, TEXT_FIELD);
-    out[TEXT_FIELD] = '\0';
+    put_text(out + O_MODEL_ID, h->model_id);
+    put_text(out + O_ARCH, h->arch);
+    put_text(out + O_NAME, h->name);
 }
 
 lli_status lli_frag_header_check(const uint8_t buf[LLI_FRAG_HEADER_BYTES], const lli_manifest *m, int64_t index) {

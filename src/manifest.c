@@ -76,7 +76,7 @@ static lli_status get_str(const json_t *obj, const char *key, const char *path, 
 }
 
 static lli_status get_hex(const json_t *obj, const char *key, const char *path, size_t n, char *out) {
-    const char *s;
+    const char *s = NULL;
     lli_status st = get_str(obj, key, path, &s);
     if (st) return st;
     if (strlen(s) != n || strspn(s, "0123456789abcdef") != n)
@@ -115,7 +115,7 @@ static lli_status parse_hparams(const json_t *root, lli_manifest *m) {
     TRY(get_int(h, "rope_dim", p, 0, hp->head_dim, &hp->rope_dim));
     TRY(get_real(h, "rope_freq_base", p, &hp->rope_freq_base));
     TRY(get_bool(h, "rope_neox", p, &hp->rope_neox));
-    const char *scaling;
+    const char *scaling = NULL;
     TRY(get_str(h, "rope_scaling", p, &scaling));
     if (strcmp(scaling, "none") && strcmp(scaling, "linear") && strcmp(scaling, "yarn") && strcmp(scaling, "llama3"))
         return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: hparams.rope_scaling \"%s\" is not one of none, linear, yarn, llama3",
@@ -169,7 +169,7 @@ static lli_status parse_fragments(const json_t *root, lli_manifest *m) {
         const json_t *o = json_array_get(arr, i);
         if (!json_is_object(o)) return lli_fail(LLI_E_FORMAT, "manifest.json: %s must be an object", path);
         lli_mf_fragment *f = &m->fragments[i];
-        const char *s;
+        const char *s = NULL;
         TRY(get_str(o, "name", path, &s));
         if (!(f->name = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
         TRY(get_str(o, "file", path, &s));
@@ -229,7 +229,7 @@ static lli_status parse_tensors(const json_t *root, lli_manifest *m) {
         const json_t *o = json_array_get(arr, i);
         if (!json_is_object(o)) return lli_fail(LLI_E_FORMAT, "manifest.json: %s must be an object", path);
         lli_mf_tensor *t = &m->tensors[i];
-        const char *s;
+        const char *s = NULL;
         TRY(get_str(o, "name", path, &s));
         if (!(t->name = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
         snprintf(path, sizeof path, "tensors[%zu] (%.24s)", i, t->name);
@@ -286,7 +286,7 @@ static lli_status parse_tokenizer(const json_t *root, lli_manifest *m) {
     if (!o) return st;
     if (!json_is_object(o)) return lli_fail(LLI_E_FORMAT, "manifest.json: tokenizer must be an object");
     lli_mf_tokenizer *t = &m->tok;
-    const char *p = "tokenizer", *s;
+    const char *p = "tokenizer", *s = NULL;
     TRY(get_str(o, "model", p, &s));
     if (!(t->model = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
     TRY(get_str(o, "pre", p, &s));
@@ -311,7 +311,7 @@ static lli_status parse_tokenizer(const json_t *root, lli_manifest *m) {
 
 static lli_status parse_root(const json_t *root, lli_manifest *m) {
     if (!json_is_object(root)) return lli_fail(LLI_E_FORMAT, "manifest.json: the top level must be an object");
-    const char *s;
+    const char *s = NULL;
     TRY(get_str(root, "format", "", &s));
     if (strcmp(s, LLI_FORMAT_NAME))
         return lli_fail(LLI_E_FORMAT, "manifest.json: format is \"%s\", not \"%s\"", s, LLI_FORMAT_NAME);

@@ -29,7 +29,7 @@ static void report(reporter *r, const char *check, lli_status st, const char *de
     if (r->fn) r->fn(check, st == LLI_OK, detail, r->user);
     if (st != LLI_OK && r->first == LLI_OK) {
         r->first = st;
-        snprintf(r->first_msg, sizeof r->first_msg, "%s", detail);
+        lli_copy_str(r->first_msg, sizeof r->first_msg, detail);
     }
 }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install what building and testing need, from Debian's packages and PyPI. Quick when all is there.
+set -euo pipefail
+debs=(build-essential meson ninja-build pkg-config libzstd-dev libssl-dev libjansson-dev libpcre2-dev
+      doxygen binutils python3 python3-pip zstd)
+missing=()
+for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install --quiet pytest

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every test: the C tests, the Python tests, the docs, the installed library through pkg-config,
+# and the C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/install-deps.sh
+gguf=$(bash scripts/fetch-model.sh)
+
+echo "== build (warnings are errors)"
+[ -f build/build.ninja ] || meson setup build --buildtype=release --werror >/dev/null
+ninja -C build
+
+echo "== C tests"
+meson test -C build --print-errorlogs
+
+echo "== docs (Doxygen, warnings are errors)"
+ninja -C build docs
+
+echo "== installed library, found through pkg-config"
+stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
+DESTDIR="$stage" meson install -C build --quiet
+pc=$(dirname "$(find "$stage" -name llminfer.pc | head -n 1)")
+lib=$(find "$stage" -name 'libllminfer.so.1' | head -n 1)
+tests/check_exports.sh "$lib" include/llminfer.h lib/llminfer.map
+export PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$stage"
+cc examples/load_model.c $(pkg-config --cflags --libs llminfer) -o "$stage/load_model"
+model="$stage/smollm2"
+LD_LIBRARY_PATH=$(dirname "$lib") "$(dirname "$lib")/../bin/lli-convert" "$gguf" "$model" 2>/dev/null \
+  || LD_LIBRARY_PATH=$(dirname "$lib") "$(find "$stage" -name lli-convert | head -n 1)" "$gguf" "$model"
+LD_LIBRARY_PATH=$(dirname "$lib") "$stage/load_model" "$model" | tee "$stage/out.txt"
+grep -q 'smollm2_135m, 30 layers' "$stage/out.txt"
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+
+echo "== Python tests"
+LLMINFER_LIBRARY="$root/build/libllminfer.so" python3 -m pytest -q tests/python
+
+echo "== C tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+[ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debug --werror -Dcuda=disabled -Ddocs=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
+ninja -C build-sanitize
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    meson test -C build-sanitize --print-errorlogs
+echo "== all tests passed"
