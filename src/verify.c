@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "fragment_io.h"
@@ -97,9 +98,19 @@ static void check_count(reporter *r, const char *dir, const lli_manifest *mf) {
         report(r, "fragment count", LLI_OK, detail);
         return;
     }
-    char msg[640];
-    snprintf(msg, sizeof msg, "the manifest lists %lld fragments, %lld are present%s%s", (long long)mf->n_fragments,
-             (long long)present, extra ? "; " : "", detail);
+    /* Name what is missing, so that the fix is obvious. */
+    char missing[512] = "";
+    size_t mused = 0;
+    for (int64_t i = 0; i < mf->n_fragments; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, mf->fragments[i].file);
+        if (access(path, F_OK) == 0 || mused >= sizeof missing - 64) continue;
+        mused += (size_t)snprintf(missing + mused, sizeof missing - mused, "%s%s (%s)", mused ? ", " : "; missing: ",
+                                  mf->fragments[i].name, mf->fragments[i].file);
+    }
+    char msg[1200];
+    snprintf(msg, sizeof msg, "the manifest lists %lld fragments, %lld are present%s%s%s", (long long)mf->n_fragments,
+             (long long)present, missing, extra ? "; " : "", detail);
     report(r, "fragment count", LLI_E_FORMAT, msg);
 }
 
