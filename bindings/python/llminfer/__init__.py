@@ -1,0 +1,292 @@
+"""Python bindings for libllminfer (ctypes; no compile step).
+
+>>> import llminfer
+>>> with llminfer.Model.load("models/smollm2-135m") as m:
+...     print(m.arch, m.n_layer)
+"""
+import ctypes
+import os
+from dataclasses import dataclass
+from typing import Callable, List, NamedTuple, Optional, Tuple
+
+from . import _lib
+
+__all__ = ["version", "abi_version", "Model", "Tensor", "convert", "verify", "VerifyReport", "Check", "Error",
+           "InvalidArgumentError", "NoMemoryError", "IOError_", "FormatError", "ChecksumError", "MismatchError",
+           "UnsupportedError", "NotImplementedError_", "KVFullError", "BackendError", "CancelledError",
+           "BufferTooSmallError", "InternalError"]
+
+_L = _lib.load()
+
+# Status codes, as in llminfer.h.
+OK, E_INVALID_ARG, E_NOMEM, E_IO, E_FORMAT, E_CHECKSUM, E_MISMATCH, E_UNSUPPORTED = range(8)
+E_NOT_IMPLEMENTED, E_KV_FULL, E_BACKEND, E_CANCELLED, E_BUFFER_TOO_SMALL, E_INTERNAL = range(8, 14)
+
+_BACKENDS = {"auto": 0, "cpu": 1, "cuda": 2}
+_COMPRESSION = {"none": 0, "zstd": 1}
+
+
+class Error(Exception):
+    """A libllminfer call failed. `status` is the code, `message` the library's detailed message."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.status_name = _L.lli_status_str(status).decode()
+        self.message = message
+        super().__init__(f"{self.status_name}: {message}")
+
+
+class InvalidArgumentError(Error, ValueError): pass
+class NoMemoryError(Error, MemoryError): pass
+class IOError_(Error, OSError): pass
+class FormatError(Error): pass
+class ChecksumError(FormatError): pass
+class MismatchError(Error): pass
+class UnsupportedError(Error): pass
+class NotImplementedError_(Error, NotImplementedError): pass
+class KVFullError(Error): pass
+class BackendError(Error): pass
+class CancelledError(Error): pass
+class BufferTooSmallError(Error): pass
+class InternalError(Error): pass
+
+
+_ERRORS = {E_INVALID_ARG: InvalidArgumentError, E_NOMEM: NoMemoryError, E_IO: IOError_, E_FORMAT: FormatError,
+           E_CHECKSUM: ChecksumError, E_MISMATCH: MismatchError, E_UNSUPPORTED: UnsupportedError,
+           E_NOT_IMPLEMENTED: NotImplementedError_, E_KV_FULL: KVFullError, E_BACKEND: BackendError,
+           E_CANCELLED: CancelledError, E_BUFFER_TOO_SMALL: BufferTooSmallError, E_INTERNAL: InternalError}
+
+
+def _check(status: int) -> None:
+    if status != OK:
+        message = _L.lli_last_error().decode(errors="replace")
+        raise _ERRORS.get(status, Error)(status, message)
+
+
+def _path(p) -> bytes:
+    return os.fsencode(os.fspath(p))
+
+
+def version() -> str:
+    """The loaded library's version, "MAJOR.MINOR.PATCH"."""
+    return _L.lli_version().decode()
+
+
+def abi_version() -> int:
+    """The loaded library's ABI version."""
+    return _L.lli_abi_version()
+
+
+class _Progress:
+    """Wraps a Python progress callback for C: exceptions are kept and re-raised after the call,
+    never thrown through C frames."""
+
+    def __init__(self, fn: Optional[Callable[[int, int], Optional[bool]]]):
+        self.fn = fn
+        self.error: Optional[BaseException] = None
+        self.c_fn = _lib.PROGRESS_FN(self._call) if fn else _lib.PROGRESS_FN()
+
+    def _call(self, done, total, _user):
+        try:
+            return 0 if self.fn(done, total) is False else 1
+        except BaseException as exc:  # noqa: BLE001 - re-raised after the C call returns
+            self.error = exc
+            return 0
+
+    def finish(self, status: int) -> None:
+        if self.error is not None:
+            raise self.error
+        _check(status)
+
+
+class Tensor(NamedTuple):
+    """One loaded tensor: name, type name ("q4_1"), shape (innermost first) and size in bytes."""
+    name: str
+    type: str
+    shape: Tuple[int, ...]
+    bytes: int
+
+
+_INT_KEYS = {"n_layer": 1, "n_embd": 2, "n_ff": 3, "n_head": 4, "n_head_kv": 5, "head_dim": 6, "n_vocab": 7,
+             "n_ctx_train": 8, "n_tensors": 9, "bytes": 10, "layer_first": 11, "layer_last": 12, "vocab_only": 13,
+             "backend_id": 14, "n_fragments": 15, "sliding_window": 16, "bos": 17, "eos": 18}
+_STR_KEYS = {"arch": 1, "family": 2, "name": 3, "model_id": 4, "tokenizer_kind": 5, "chat_template": 6}
+
+
+class Model:
+    """A loaded model. Use `Model.load()`; close it with `close()` or a `with` block."""
+
+    def __init__(self, handle: int):
+        self._h = ctypes.c_void_p(handle)
+
+    @classmethod
+    def load(cls, path, *, backend: str = "auto", threads: int = 0, verify: bool = True,
+             expected_arch: Optional[str] = None, layer_range: Optional[Tuple[int, int]] = None,
+             vocab_only: bool = False, progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> "Model":
+        """Load a fragment model directory, verifying every fragment unless `verify` is False.
+
+        `progress(done, total)` gets bytes processed; returning False cancels (CancelledError)."""
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(_BACKENDS)}, not {backend!r}")
+        params = ctypes.c_void_p()
+        _check(_L.lli_model_params_create(ctypes.byref(params)))
+        prog = _Progress(progress)
+        try:
+            _check(_L.lli_model_params_set_backend(params, _BACKENDS[backend]))
+            _check(_L.lli_model_params_set_threads(params, threads))
+            _check(_L.lli_model_params_set_verify(params, int(bool(verify))))
+            if expected_arch:
+                _check(_L.lli_model_params_set_expected_arch(params, expected_arch.encode()))
+            if layer_range is not None:
+                _check(_L.lli_model_params_set_layer_range(params, int(layer_range[0]), int(layer_range[1])))
+            _check(_L.lli_model_params_set_vocab_only(params, int(bool(vocab_only))))
+            _check(_L.lli_model_params_set_progress(params, prog.c_fn, None))
+            handle = ctypes.c_void_p()
+            status = _L.lli_model_load(_path(path), params, ctypes.byref(handle))
+        finally:
+            _L.lli_model_params_free(params)
+        prog.finish(status)
+        return cls(handle.value)
+
+    def close(self) -> None:
+        """Free the model; further use raises ValueError."""
+        if self._h is not None and self._h.value:
+            _L.lli_model_free(self._h)
+        self._h = None
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown may have taken the library already
+            pass
+
+    def _handle(self) -> ctypes.c_void_p:
+        if self._h is None:
+            raise ValueError("the model is closed")
+        return self._h
+
+    def _int(self, key: str) -> int:
+        out = ctypes.c_int64()
+        _check(_L.lli_model_info_int(self._handle(), _INT_KEYS[key], ctypes.byref(out)))
+        return out.value
+
+    def _str(self, key: str) -> str:
+        out = ctypes.c_char_p()
+        _check(_L.lli_model_info_str(self._handle(), _STR_KEYS[key], ctypes.byref(out)))
+        return (out.value or b"").decode(errors="replace")
+
+    def tensors(self) -> List[Tensor]:
+        """Every loaded tensor, in manifest order."""
+        result = []
+        for i in range(self._int("n_tensors")):
+            name, type_ = ctypes.c_char_p(), ctypes.c_char_p()
+            n_dims, dims, size = ctypes.c_int(), (ctypes.c_int64 * 4)(), ctypes.c_uint64()
+            _check(_L.lli_model_tensor_info(self._handle(), i, ctypes.byref(name), ctypes.byref(type_),
+                                            ctypes.byref(n_dims), ctypes.byref(dims), ctypes.byref(size)))
+            result.append(Tensor(name.value.decode(), type_.value.decode(), tuple(dims[:n_dims.value]), size.value))
+        return result
+
+    @property
+    def layer_range(self) -> Tuple[int, int]:
+        """The loaded layers [first, last)."""
+        return self._int("layer_first"), self._int("layer_last")
+
+    @property
+    def backend(self) -> str:
+        """"cpu" or "cuda"."""
+        return {1: "cpu", 2: "cuda"}.get(self._int("backend_id"), "unknown")
+
+    def info(self) -> dict:
+        """All facts about the model as a dict."""
+        d = {k: self._int(k) for k in _INT_KEYS if k != "backend_id"}
+        d.update({k: self._str(k) for k in _STR_KEYS})
+        d["vocab_only"] = bool(d["vocab_only"])
+        d["backend"] = self.backend
+        d["layer_range"] = self.layer_range
+        return d
+
+    def __repr__(self) -> str:
+        if self._h is None:
+            return "<llminfer.Model (closed)>"
+        return f"<llminfer.Model {self.arch} {self.n_layer} layers, {self.bytes} bytes>"
+
+
+def _int_property(key):
+    return property(lambda self: self._int(key), doc=f"Model fact {key!r}.")
+
+
+def _str_property(key):
+    return property(lambda self: self._str(key), doc=f"Model fact {key!r}.")
+
+
+for _k in _INT_KEYS:
+    if _k not in ("backend_id", "vocab_only", "layer_first", "layer_last"):
+        setattr(Model, _k, _int_property(_k))
+for _k in _STR_KEYS:
+    setattr(Model, _k, _str_property(_k))
+Model.vocab_only = property(lambda self: bool(self._int("vocab_only")), doc="True if no weights were loaded.")
+
+
+def convert(gguf_path, out_dir, *, compression: str = "none", level: int = 0, threads: int = 0,
+            progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> None:
+    """Convert a GGUF file into a fragment model directory (which must not exist yet)."""
+    if compression not in _COMPRESSION:
+        raise ValueError(f"compression must be 'none' or 'zstd', not {compression!r}")
+    params = ctypes.c_void_p()
+    _check(_L.lli_convert_params_create(ctypes.byref(params)))
+    prog = _Progress(progress)
+    try:
+        _check(_L.lli_convert_params_set_compression(params, _COMPRESSION[compression], level))
+        _check(_L.lli_convert_params_set_threads(params, threads))
+        _check(_L.lli_convert_params_set_progress(params, prog.c_fn, None))
+        status = _L.lli_convert_gguf(_path(gguf_path), _path(out_dir), params)
+    finally:
+        _L.lli_convert_params_free(params)
+    prog.finish(status)
+
+
+class Check(NamedTuple):
+    """One check of `verify()`."""
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    """What `verify()` found: every check, in order."""
+    checks: List[Check]
+    status: int
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK and all(c.ok for c in self.checks)
+
+    def __iter__(self):
+        return iter(self.checks)
+
+    def failed(self) -> List[Check]:
+        return [c for c in self.checks if not c.ok]
+
+
+def verify(path, threads: int = 0) -> VerifyReport:
+    """Check a model directory (manifest, fragments, architecture, shapes, checksums). A failed check
+    is reported, not raised; only bad arguments raise."""
+    checks: List[Check] = []
+
+    def record(check, ok, detail, _user):
+        checks.append(Check(check.decode(errors="replace"), bool(ok), detail.decode(errors="replace")))
+
+    fn = _lib.VERIFY_FN(record)
+    status = _L.lli_model_verify(_path(path), threads, fn, None)
+    if status == E_INVALID_ARG:
+        _check(status)
+    message = _L.lli_last_error().decode(errors="replace") if status else ""
+    return VerifyReport(checks, status, message)

@@ -1,0 +1,33 @@
+"""Fixtures: the bindings from the source tree, the default model converted raw and with zstd."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bindings" / "python"))
+
+import llminfer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def gguf_path():
+    path = Path(os.environ.get("LLMINFER_TEST_GGUF", ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run scripts/fetch-model.sh (or set LLMINFER_TEST_GGUF)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_dirs(gguf_path, tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    raw, zstd = base / "raw", base / "zstd"
+    llminfer.convert(gguf_path, raw)
+    llminfer.convert(gguf_path, zstd, compression="zstd", level=1)
+    return raw, zstd
+
+
+@pytest.fixture
+def model_dir(model_dirs):
+    return model_dirs[0]
