@@ -4,7 +4,7 @@
 usage: scripts/bench-load.py [--runs N] [--threads 1,2]
 Converts the default GGUF (scripts/fetch-model.sh) into raw and zstd fragment directories in a
 temporary folder, then times, in one run, with warm page cache:
-  sha256sum over every fragment file (the yardstick),
+  sha256sum over every fragment file (the yardstick), and openssl dgst -sha256 (stricter),
   lli-info DIR --threads T (manifest, headers, SHA-256 of every fragment, decompression, placement)
 and prints a Markdown table with medians and the ratio to sha256sum.
 """
@@ -49,6 +49,10 @@ def main():
             timed(["cat"] + frags, 1)  # warm the page cache
             base = timed(["sha256sum"] + frags, args.runs)
             rows.append((comp, "sha256sum", 1, mib, base, 1.0))
+            # A stricter yardstick: OpenSSL's own hashing (SHA-NI where the CPU has it), which
+            # coreutils' sha256sum does not use.
+            ossl = timed(["openssl", "dgst", "-sha256"] + frags, args.runs)
+            rows.append((comp, "openssl dgst -sha256", 1, mib, ossl, ossl / base))
             for t in threads:
                 s = timed([os.path.join(TOOLS, "lli-info"), d, "--threads", str(t)], args.runs)
                 rows.append((comp, "lli-info (verify + load)", t, mib, s, s / base))
