@@ -150,3 +150,47 @@ def test_bad_arguments(model_dir, tmp_path):
     with pytest.raises(llminfer.IOError_) as e:
         llminfer.convert(tmp_path / "absent.gguf", tmp_path / "out")
     assert "absent.gguf" in e.value.message
+
+
+def _gguf(arch: str, tensor_type: int) -> bytes:
+    """A minimal GGUF v3 file built by hand: one string key and one 32-element tensor."""
+    import struct
+
+    def s(text):
+        b = text.encode()
+        return struct.pack("<Q", len(b)) + b
+
+    header = b"GGUF" + struct.pack("<IQQ", 3, 1, 1)
+    kv = s("general.architecture") + struct.pack("<I", 8) + s(arch)
+    info = s("blk.0.attn_norm.weight") + struct.pack("<IQIQ", 1, 32, tensor_type, 0)
+    meta = header + kv + info
+    meta += b"\0" * (-len(meta) % 32)
+    return meta + b"\0" * 128
+
+
+def test_converter_refuses_unsupported_architecture(tmp_path):
+    src = tmp_path / "phi3.gguf"
+    src.write_bytes(_gguf("phi3", 0))
+    with pytest.raises(llminfer.UnsupportedError) as e:
+        llminfer.convert(src, tmp_path / "out")
+    assert "phi3" in e.value.message and "llama" in e.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_converter_refuses_unsupported_tensor_type(tmp_path):
+    src = tmp_path / "iq.gguf"
+    src.write_bytes(_gguf("llama", 19))  # an i-quant: not supported
+    with pytest.raises(llminfer.UnsupportedError) as e:
+        llminfer.convert(src, tmp_path / "out")
+    assert "blk.0.attn_norm.weight" in e.value.message and "19" in e.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_converter_refuses_damaged_gguf(gguf_path, tmp_path):
+    data = bytearray(gguf_path.read_bytes()[:4096])
+    src = tmp_path / "cut.gguf"
+    src.write_bytes(bytes(data))  # the header runs on far past 4 KiB: truncated
+    with pytest.raises(llminfer.FormatError) as e:
+        llminfer.convert(src, tmp_path / "out")
+    assert "cut.gguf" in e.value.message
+    assert re.search(r"truncated|more than the file can hold", e.value.message)
