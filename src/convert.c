@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <zstd.h>
 
+#include "bytebuf.h"
 #include "error.h"
 #include "fragment.h"
 #include "gguf.h"
@@ -98,21 +99,15 @@ static lli_status require_int(const gguf_file *g, const char *family, const char
     return LLI_OK;
 }
 
-#define TRY(expr)                                                                                          \
-    do {                                                                                                   \
-        lli_status st_ = (expr);                                                                           \
-        if (st_ != LLI_OK) return st_;                                                                     \
-    } while (0)
-
 static lli_status read_hparams(conv *c) {
     const gguf_file *g = c->g;
     const char *f = c->family;
     lli_hparams *hp = &c->hp;
-    TRY(require_int(g, f, "block_count", 1, 4096, &hp->n_layer));
-    TRY(require_int(g, f, "context_length", 1, 1 << 24, &hp->n_ctx_train));
-    TRY(require_int(g, f, "embedding_length", 1, 1 << 24, &hp->n_embd));
-    TRY(require_int(g, f, "feed_forward_length", 1, 1 << 24, &hp->n_ff));
-    TRY(require_int(g, f, "attention.head_count", 1, 4096, &hp->n_head));
+    LLI_TRY(require_int(g, f, "block_count", 1, 4096, &hp->n_layer));
+    LLI_TRY(require_int(g, f, "context_length", 1, 1 << 24, &hp->n_ctx_train));
+    LLI_TRY(require_int(g, f, "embedding_length", 1, 1 << 24, &hp->n_embd));
+    LLI_TRY(require_int(g, f, "feed_forward_length", 1, 1 << 24, &hp->n_ff));
+    LLI_TRY(require_int(g, f, "attention.head_count", 1, 4096, &hp->n_head));
     hp->n_head_kv = kv_int(g, f, "attention.head_count_kv", hp->n_head, NULL);
     if (hp->n_head_kv < 1 || hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv)
         return lli_fail(LLI_E_FORMAT, "GGUF: %s.attention.head_count_kv = %lld does not divide head_count %lld", f,
@@ -149,30 +144,6 @@ static lli_status read_hparams(conv *c) {
 
 /* ---- the tokenizer blob (format in docs/fragment-format.md) ------------------------------------- */
 
-typedef struct blob {
-    uint8_t *p;
-    size_t len, cap;
-} blob;
-
-static int blob_put(blob *b, const void *data, size_t n) {
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1 << 16;
-        while (cap < b->len + n) cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    return 0;
-}
-
-static int blob_u32(blob *b, uint32_t v) {
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    return blob_put(b, x, 4);
-}
-
 static lli_status build_tokenizer(conv *c) {
     const gguf_file *g = c->g;
     const gguf_kv *tokens = gguf_find(g, "tokenizer.ggml.tokens");
@@ -191,9 +162,9 @@ static lli_status build_tokenizer(conv *c) {
         return lli_fail(LLI_E_FORMAT, "GGUF: tokenizer.ggml.token_type does not have one type per token");
     if (merges && (merges->type != GGUF_ARRAY || merges->elem_type != GGUF_STRING || merges->n > (1 << 24)))
         return lli_fail(LLI_E_FORMAT, "GGUF: tokenizer.ggml.merges is not an array of strings");
-    blob b = {0};
-    int bad = blob_put(&b, "LLITOK1", 8) | blob_u32(&b, (uint32_t)tokens->n) |
-              blob_u32(&b, merges ? (uint32_t)merges->n : 0);
+    lli_bytebuf b = {0};
+    int bad = lli_bytebuf_put(&b, "LLITOK1", 8) | lli_bytebuf_u32(&b, (uint32_t)tokens->n) |
+              lli_bytebuf_u32(&b, merges ? (uint32_t)merges->n : 0);
     for (uint64_t i = 0; !bad && i < tokens->n; i++) {
         double score = 0;
         int64_t type = 1;
@@ -202,13 +173,13 @@ static lli_status build_tokenizer(conv *c) {
         float fs = (float)score;
         int32_t ti = (int32_t)type;
         if (tokens->strs[i].len > UINT32_MAX) bad = 1;
-        bad |= blob_u32(&b, (uint32_t)tokens->strs[i].len) | blob_put(&b, tokens->strs[i].ptr, tokens->strs[i].len) |
-               blob_put(&b, &fs, 4) | blob_put(&b, &ti, 4);
+        bad |= lli_bytebuf_u32(&b, (uint32_t)tokens->strs[i].len) | lli_bytebuf_put(&b, tokens->strs[i].ptr, tokens->strs[i].len) |
+               lli_bytebuf_put(&b, &fs, 4) | lli_bytebuf_put(&b, &ti, 4);
     }
     for (uint64_t i = 0; merges && !bad && i < merges->n; i++)
-        bad |= blob_u32(&b, (uint32_t)merges->strs[i].len) | blob_put(&b, merges->strs[i].ptr, merges->strs[i].len);
+        bad |= lli_bytebuf_u32(&b, (uint32_t)merges->strs[i].len) | lli_bytebuf_put(&b, merges->strs[i].ptr, merges->strs[i].len);
     if (bad) {
-        free(b.p);
+        lli_bytebuf_free(&b);
         return lli_fail(LLI_E_FORMAT, "GGUF: tokenizer arrays are malformed or memory ran out");
     }
     c->tok_blob = b.p;
@@ -254,7 +225,7 @@ static lli_status plan_fragments(conv *c) {
     c->frags = calloc((size_t)n_layer + 3, sizeof *c->frags);
     if (!c->frags) return lli_fail(LLI_E_NOMEM, "out of memory");
     /* Fixed order: tokenizer, embed, layers, head, so fragment indices are predictable. */
-    TRY(add_piece(fragment_named(c, "tokenizer", LLI_FRAG_TOKENIZER, -1), c->tok_blob, c->tok_len, NULL));
+    LLI_TRY(add_piece(fragment_named(c, "tokenizer", LLI_FRAG_TOKENIZER, -1), c->tok_blob, c->tok_len, NULL));
     if (c->vocab_only) return LLI_OK;
     if (!gguf_find_tensor(c->g, "token_embd.weight")) return lli_fail(LLI_E_FORMAT, "GGUF: tensor token_embd.weight is missing");
     fragment_named(c, "embed", LLI_FRAG_EMBED, -1);
@@ -269,7 +240,7 @@ static lli_status plan_fragments(conv *c) {
         if (t->name.len >= sizeof name) return lli_fail(LLI_E_FORMAT, "GGUF: a tensor name is longer than 159 bytes");
         memcpy(name, t->name.ptr, t->name.len);
         name[t->name.len] = '\0';
-        TRY(lli_arch_check_tensor(&c->hp, name, (int)t->n_dims, t->ne));
+        LLI_TRY(lli_arch_check_tensor(&c->hp, name, (int)t->n_dims, t->ne));
         out_fragment *f;
         if (!strcmp(name, "token_embd.weight")) f = fragment_named(c, "embed", LLI_FRAG_EMBED, -1);
         else if (!strncmp(name, "blk.", 4)) {
@@ -282,7 +253,7 @@ static lli_status plan_fragments(conv *c) {
             f = fragment_named(c, frag, LLI_FRAG_LAYER, (int)l);
         } else
             f = fragment_named(c, "head", LLI_FRAG_HEAD, -1);
-        TRY(add_piece(f, t->data, t->bytes, t));
+        LLI_TRY(add_piece(f, t->data, t->bytes, t));
     }
     return LLI_OK;
 }
@@ -587,7 +558,7 @@ static lli_status write_manifest(conv *c, json_t *root) {
 }
 
 static lli_status convert(conv *c, const char *gguf_path, const char *out_dir) {
-    TRY(gguf_open(gguf_path, &c->g));
+    LLI_TRY(gguf_open(gguf_path, &c->g));
     gguf_str arch;
     if (gguf_get_str(c->g, "general.architecture", &arch) != 0 || arch.len == 0 || arch.len >= sizeof c->family)
         return lli_fail(LLI_E_FORMAT, "%s: general.architecture is missing or not a short string", gguf_path);
@@ -606,7 +577,7 @@ static lli_status convert(conv *c, const char *gguf_path, const char *out_dir) {
     c->message = calloc((size_t)c->n_frags, sizeof *c->message);
     if (!c->status || !c->message) return lli_fail(LLI_E_NOMEM, "out of memory");
     lli_parallel_for(c->p->n_threads, c->n_frags, content_hash_job, c);
-    TRY(first_failure(c));
+    LLI_TRY(first_failure(c));
 
     json_t *root = build_manifest(c);
     if (!root) return lli_fail(LLI_E_NOMEM, "out of memory building the manifest");

@@ -11,6 +11,13 @@ lli_status lli_fail(lli_status status, const char *fmt, ...) __attribute__((form
 /* Prefix the calling thread's current message with more context ("loading X: " + message). */
 lli_status lli_fail_prefix(lli_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Return the status of expr from the calling function if it is not LLI_OK. */
+#define LLI_TRY(expr)                                                                                      \
+    do {                                                                                                   \
+        lli_status lli_try_status_ = (expr);                                                               \
+        if (lli_try_status_ != LLI_OK) return lli_try_status_;                                             \
+    } while (0)
+
 /* Copy src into dst (cap bytes), cut if needed, always terminated. */
 void lli_copy_str(char *dst, size_t cap, const char *src);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytebuf.h"
 #include "gguf.h"
 #include "tensor_types.h"
 
@@ -21,8 +22,7 @@ typedef struct wtensor {
 } wtensor;
 
 struct gguf_writer {
-    uint8_t *kv;
-    size_t kv_len, kv_cap;
+    lli_bytebuf kv;
     uint64_t n_kv;
     wtensor *t;
     size_t n_t, cap_t;
@@ -35,27 +35,14 @@ void gguf_writer_free(gguf_writer *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n_t; i++) free(w->t[i].name);
     free(w->t);
-    free(w->kv);
+    lli_bytebuf_free(&w->kv);
     free(w);
 }
 
-static int put(gguf_writer *w, const void *p, size_t n) {
-    if (w->kv_len + n > w->kv_cap) {
-        size_t cap = w->kv_cap ? w->kv_cap : 4096;
-        while (cap < w->kv_len + n) cap *= 2;
-        uint8_t *q = realloc(w->kv, cap);
-        if (!q) return -1;
-        w->kv = q;
-        w->kv_cap = cap;
-    }
-    memcpy(w->kv + w->kv_len, p, n);
-    w->kv_len += n;
-    return 0;
-}
+static int put(gguf_writer *w, const void *p, size_t n) { return lli_bytebuf_put(&w->kv, p, n); }
 
-/* GGUF is little-endian, as is every machine this library targets. */
-static int put_u32(gguf_writer *w, uint32_t v) { return put(w, &v, 4); }
-static int put_u64(gguf_writer *w, uint64_t v) { return put(w, &v, 8); }
+static int put_u32(gguf_writer *w, uint32_t v) { return lli_bytebuf_u32(&w->kv, v); }
+static int put_u64(gguf_writer *w, uint64_t v) { return lli_bytebuf_u64(&w->kv, v); }
 static int put_str(gguf_writer *w, const char *s) { return put_u64(w, strlen(s)) || put(w, s, strlen(s)); }
 static int key(gguf_writer *w, const char *k, uint32_t type) {
     w->n_kv++;
@@ -210,8 +197,8 @@ int gguf_writer_write(gguf_writer *w, const char *path, void (*progress)(uint64_
     uint32_t version = 3;
     uint64_t n_t = w->n_t, pos = 0;
     int bad = write_all(f, "GGUF", 4) || write_all(f, &version, 4) || write_all(f, &n_t, 8) ||
-              write_all(f, &w->n_kv, 8) || write_all(f, w->kv, w->kv_len);
-    pos = 24 + w->kv_len;
+              write_all(f, &w->n_kv, 8) || write_all(f, w->kv.p, w->kv.len);
+    pos = 24 + w->kv.len;
     for (size_t i = 0; !bad && i < w->n_t; i++) {
         const wtensor *t = &w->t[i];
         uint64_t len = strlen(t->name), ne;

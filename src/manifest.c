@@ -87,12 +87,6 @@ static lli_status get_hex(const json_t *obj, const char *key, const char *path, 
 
 /* ---- sections ---------------------------------------------------------------------------------- */
 
-#define TRY(expr)                                                                                          \
-    do {                                                                                                   \
-        lli_status st_ = (expr);                                                                           \
-        if (st_ != LLI_OK) return st_;                                                                     \
-    } while (0)
-
 static lli_status parse_hparams(const json_t *root, lli_manifest *m) {
     lli_status st = LLI_OK;
     const json_t *h = field(root, "hparams", "", &st);
@@ -100,38 +94,38 @@ static lli_status parse_hparams(const json_t *root, lli_manifest *m) {
     if (!json_is_object(h)) return lli_fail(LLI_E_FORMAT, "manifest.json: hparams must be an object");
     lli_hparams *hp = &m->hp;
     const char *p = "hparams";
-    TRY(get_int(h, "n_vocab", p, 1, MAX_HPARAM, &hp->n_vocab));
+    LLI_TRY(get_int(h, "n_vocab", p, 1, MAX_HPARAM, &hp->n_vocab));
     if (m->vocab_only) return LLI_OK; /* a tokenizer needs nothing else */
-    TRY(get_int(h, "n_ctx_train", p, 1, MAX_HPARAM, &hp->n_ctx_train));
-    TRY(get_int(h, "n_embd", p, 1, MAX_HPARAM, &hp->n_embd));
-    TRY(get_int(h, "n_ff", p, 1, MAX_HPARAM, &hp->n_ff));
-    TRY(get_int(h, "n_layer", p, 1, 4096, &hp->n_layer));
-    TRY(get_int(h, "n_head", p, 1, 4096, &hp->n_head));
-    TRY(get_int(h, "n_head_kv", p, 1, hp->n_head, &hp->n_head_kv));
+    LLI_TRY(get_int(h, "n_ctx_train", p, 1, MAX_HPARAM, &hp->n_ctx_train));
+    LLI_TRY(get_int(h, "n_embd", p, 1, MAX_HPARAM, &hp->n_embd));
+    LLI_TRY(get_int(h, "n_ff", p, 1, MAX_HPARAM, &hp->n_ff));
+    LLI_TRY(get_int(h, "n_layer", p, 1, 4096, &hp->n_layer));
+    LLI_TRY(get_int(h, "n_head", p, 1, 4096, &hp->n_head));
+    LLI_TRY(get_int(h, "n_head_kv", p, 1, hp->n_head, &hp->n_head_kv));
     if (hp->n_head % hp->n_head_kv != 0)
         return lli_fail(LLI_E_FORMAT, "manifest.json: hparams.n_head (%lld) is not a multiple of n_head_kv (%lld)",
                         (long long)hp->n_head, (long long)hp->n_head_kv);
-    TRY(get_int(h, "head_dim", p, 2, 4096, &hp->head_dim));
-    TRY(get_int(h, "rope_dim", p, 0, hp->head_dim, &hp->rope_dim));
-    TRY(get_real(h, "rope_freq_base", p, &hp->rope_freq_base));
-    TRY(get_bool(h, "rope_neox", p, &hp->rope_neox));
+    LLI_TRY(get_int(h, "head_dim", p, 2, 4096, &hp->head_dim));
+    LLI_TRY(get_int(h, "rope_dim", p, 0, hp->head_dim, &hp->rope_dim));
+    LLI_TRY(get_real(h, "rope_freq_base", p, &hp->rope_freq_base));
+    LLI_TRY(get_bool(h, "rope_neox", p, &hp->rope_neox));
     const char *scaling = NULL;
-    TRY(get_str(h, "rope_scaling", p, &scaling));
+    LLI_TRY(get_str(h, "rope_scaling", p, &scaling));
     if (strcmp(scaling, "none") && strcmp(scaling, "linear") && strcmp(scaling, "yarn") && strcmp(scaling, "llama3"))
         return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: hparams.rope_scaling \"%s\" is not one of none, linear, yarn, llama3",
                         scaling);
     snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "%s", scaling);
-    TRY(get_real(h, "rope_scale_factor", p, &hp->rope_scale_factor));
-    TRY(get_int(h, "rope_orig_ctx", p, 0, MAX_HPARAM, &hp->rope_orig_ctx));
-    TRY(get_real(h, "rope_low_freq_factor", p, &hp->rope_low_freq_factor));
-    TRY(get_real(h, "rope_high_freq_factor", p, &hp->rope_high_freq_factor));
-    TRY(get_real(h, "rms_eps", p, &hp->rms_eps));
+    LLI_TRY(get_real(h, "rope_scale_factor", p, &hp->rope_scale_factor));
+    LLI_TRY(get_int(h, "rope_orig_ctx", p, 0, MAX_HPARAM, &hp->rope_orig_ctx));
+    LLI_TRY(get_real(h, "rope_low_freq_factor", p, &hp->rope_low_freq_factor));
+    LLI_TRY(get_real(h, "rope_high_freq_factor", p, &hp->rope_high_freq_factor));
+    LLI_TRY(get_real(h, "rms_eps", p, &hp->rms_eps));
     if (!(hp->rms_eps > 0) || !(hp->rope_freq_base > 0) || !(hp->rope_scale_factor > 0))
         return lli_fail(LLI_E_FORMAT, "manifest.json: hparams.rms_eps, rope_freq_base and rope_scale_factor must be positive");
-    TRY(get_int(h, "sliding_window", p, 0, MAX_HPARAM, &hp->sliding_window));
-    TRY(get_bool(h, "tied_embeddings", p, &hp->tied_embeddings));
-    TRY(get_bool(h, "qkv_bias", p, &hp->qkv_bias));
-    TRY(get_bool(h, "qk_norm", p, &hp->qk_norm));
+    LLI_TRY(get_int(h, "sliding_window", p, 0, MAX_HPARAM, &hp->sliding_window));
+    LLI_TRY(get_bool(h, "tied_embeddings", p, &hp->tied_embeddings));
+    LLI_TRY(get_bool(h, "qkv_bias", p, &hp->qkv_bias));
+    LLI_TRY(get_bool(h, "qk_norm", p, &hp->qk_norm));
     return LLI_OK;
 }
 
@@ -170,28 +164,28 @@ static lli_status parse_fragments(const json_t *root, lli_manifest *m) {
         if (!json_is_object(o)) return lli_fail(LLI_E_FORMAT, "manifest.json: %s must be an object", path);
         lli_mf_fragment *f = &m->fragments[i];
         const char *s = NULL;
-        TRY(get_str(o, "name", path, &s));
+        LLI_TRY(get_str(o, "name", path, &s));
         if (!(f->name = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
-        TRY(get_str(o, "file", path, &s));
+        LLI_TRY(get_str(o, "file", path, &s));
         /* The file must stay inside the model directory. */
         if (!*s || strchr(s, '/') || !strcmp(s, ".") || !strcmp(s, "..") || strlen(s) > 200)
             return lli_fail(LLI_E_FORMAT, "manifest.json: %s.file \"%s\" is not a plain file name", path, s);
         if (!(f->file = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
-        TRY(get_str(o, "compression", path, &s));
+        LLI_TRY(get_str(o, "compression", path, &s));
         if (!strcmp(s, "none")) f->compression = LLI_COMPRESS_NONE;
         else if (!strcmp(s, "zstd")) f->compression = LLI_COMPRESS_ZSTD;
         else return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: %s.compression \"%s\" is not none or zstd", path, s);
         int64_t size, raw;
-        TRY(get_int(o, "size", path, 256, (int64_t)MAX_BYTES, &size));
-        TRY(get_int(o, "raw_size", path, 0, (int64_t)MAX_BYTES, &raw));
+        LLI_TRY(get_int(o, "size", path, 256, (int64_t)MAX_BYTES, &size));
+        LLI_TRY(get_int(o, "raw_size", path, 0, (int64_t)MAX_BYTES, &raw));
         f->size = (uint64_t)size;
         f->raw_size = (uint64_t)raw;
         if (f->compression == LLI_COMPRESS_NONE && f->size != 256 + f->raw_size)
             return lli_fail(LLI_E_FORMAT, "manifest.json: %s (%s) is uncompressed, so size must be raw_size + 256", path,
                             f->name);
-        TRY(get_hex(o, "sha256", path, 64, f->sha256));
-        TRY(get_hex(o, "content_sha256", path, 64, f->content_sha256));
-        TRY(parse_fragment_name(f, m->hp.n_layer, m->vocab_only));
+        LLI_TRY(get_hex(o, "sha256", path, 64, f->sha256));
+        LLI_TRY(get_hex(o, "content_sha256", path, 64, f->content_sha256));
+        LLI_TRY(parse_fragment_name(f, m->hp.n_layer, m->vocab_only));
         for (size_t j = 0; j < i; j++)
             if (!strcmp(m->fragments[j].name, f->name) || !strcmp(m->fragments[j].file, f->file))
                 return lli_fail(LLI_E_FORMAT, "manifest.json: fragment %s appears twice", f->name);
@@ -230,10 +224,10 @@ static lli_status parse_tensors(const json_t *root, lli_manifest *m) {
         if (!json_is_object(o)) return lli_fail(LLI_E_FORMAT, "manifest.json: %s must be an object", path);
         lli_mf_tensor *t = &m->tensors[i];
         const char *s = NULL;
-        TRY(get_str(o, "name", path, &s));
+        LLI_TRY(get_str(o, "name", path, &s));
         if (!(t->name = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
         snprintf(path, sizeof path, "tensors[%zu] (%.24s)", i, t->name);
-        TRY(get_str(o, "type", path, &s));
+        LLI_TRY(get_str(o, "type", path, &s));
         if (!(t->type = lli_ttype_by_name(s)))
             return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: %s has unsupported type \"%s\"", path, s);
         const json_t *shape = field(o, "shape", path, &st);
@@ -259,11 +253,11 @@ static lli_status parse_tensors(const json_t *root, lli_manifest *m) {
         if (t->bytes == 0 || t->bytes > MAX_BYTES)
             return lli_fail(LLI_E_FORMAT, "manifest.json: %s.shape does not fit type %s (rows of %lld elements)", path,
                             t->type->name, (long long)t->ne[0]);
-        TRY(get_str(o, "fragment", path, &s));
+        LLI_TRY(get_str(o, "fragment", path, &s));
         t->fragment = lli_mf_find_fragment(m, s);
         if (t->fragment < 0) return lli_fail(LLI_E_FORMAT, "manifest.json: %s names fragment \"%s\", which is not listed", path, s);
         int64_t off;
-        TRY(get_int(o, "offset", path, 0, (int64_t)MAX_BYTES, &off));
+        LLI_TRY(get_int(o, "offset", path, 0, (int64_t)MAX_BYTES, &off));
         t->offset = (uint64_t)off;
         const lli_mf_fragment *f = &m->fragments[t->fragment];
         if (t->offset % LLI_TENSOR_ALIGN != 0)
@@ -287,42 +281,42 @@ static lli_status parse_tokenizer(const json_t *root, lli_manifest *m) {
     if (!json_is_object(o)) return lli_fail(LLI_E_FORMAT, "manifest.json: tokenizer must be an object");
     lli_mf_tokenizer *t = &m->tok;
     const char *p = "tokenizer", *s = NULL;
-    TRY(get_str(o, "model", p, &s));
+    LLI_TRY(get_str(o, "model", p, &s));
     if (!(t->model = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
-    TRY(get_str(o, "pre", p, &s));
+    LLI_TRY(get_str(o, "pre", p, &s));
     if (!(t->pre = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
-    TRY(get_str(o, "chat_template", p, &s));
+    LLI_TRY(get_str(o, "chat_template", p, &s));
     if (!(t->chat_template = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
-    TRY(get_str(o, "fragment", p, &s));
+    LLI_TRY(get_str(o, "fragment", p, &s));
     t->fragment = lli_mf_find_fragment(m, s);
     if (t->fragment < 0 || m->fragments[t->fragment].kind != LLI_FRAG_TOKENIZER)
         return lli_fail(LLI_E_FORMAT, "manifest.json: tokenizer.fragment \"%s\" is not a listed tokenizer fragment", s);
-    TRY(get_int(o, "n_tokens", p, 1, MAX_HPARAM, &t->n_tokens));
-    TRY(get_int(o, "n_merges", p, 0, MAX_HPARAM, &t->n_merges));
-    TRY(get_int(o, "bos", p, -1, t->n_tokens - 1, &t->bos));
-    TRY(get_int(o, "eos", p, -1, t->n_tokens - 1, &t->eos));
-    TRY(get_int(o, "unk", p, -1, t->n_tokens - 1, &t->unk));
-    TRY(get_int(o, "pad", p, -1, t->n_tokens - 1, &t->pad));
-    TRY(get_bool(o, "add_bos", p, &t->add_bos));
-    TRY(get_bool(o, "add_eos", p, &t->add_eos));
-    TRY(get_bool(o, "add_space_prefix", p, &t->add_space_prefix));
+    LLI_TRY(get_int(o, "n_tokens", p, 1, MAX_HPARAM, &t->n_tokens));
+    LLI_TRY(get_int(o, "n_merges", p, 0, MAX_HPARAM, &t->n_merges));
+    LLI_TRY(get_int(o, "bos", p, -1, t->n_tokens - 1, &t->bos));
+    LLI_TRY(get_int(o, "eos", p, -1, t->n_tokens - 1, &t->eos));
+    LLI_TRY(get_int(o, "unk", p, -1, t->n_tokens - 1, &t->unk));
+    LLI_TRY(get_int(o, "pad", p, -1, t->n_tokens - 1, &t->pad));
+    LLI_TRY(get_bool(o, "add_bos", p, &t->add_bos));
+    LLI_TRY(get_bool(o, "add_eos", p, &t->add_eos));
+    LLI_TRY(get_bool(o, "add_space_prefix", p, &t->add_space_prefix));
     return LLI_OK;
 }
 
 static lli_status parse_root(const json_t *root, lli_manifest *m) {
     if (!json_is_object(root)) return lli_fail(LLI_E_FORMAT, "manifest.json: the top level must be an object");
     const char *s = NULL;
-    TRY(get_str(root, "format", "", &s));
+    LLI_TRY(get_str(root, "format", "", &s));
     if (strcmp(s, LLI_FORMAT_NAME))
         return lli_fail(LLI_E_FORMAT, "manifest.json: format is \"%s\", not \"%s\"", s, LLI_FORMAT_NAME);
     int64_t version;
-    TRY(get_int(root, "format_version", "", 1, INT32_MAX, &version));
+    LLI_TRY(get_int(root, "format_version", "", 1, INT32_MAX, &version));
     if (version != LLI_FORMAT_VERSION)
         return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: format_version %lld is newer than this library reads (%d)",
                         (long long)version, LLI_FORMAT_VERSION);
-    TRY(get_hex(root, "model_id", "", 32, m->model_id));
-    TRY(get_bool(root, "vocab_only", "", &m->vocab_only));
-    TRY(get_str(root, "architecture", "", &s));
+    LLI_TRY(get_hex(root, "model_id", "", 32, m->model_id));
+    LLI_TRY(get_bool(root, "vocab_only", "", &m->vocab_only));
+    LLI_TRY(get_str(root, "architecture", "", &s));
     if (!(m->family = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
     if (!m->vocab_only && !lli_family_known(s))
         return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: architecture \"%s\" is not supported (supported: %s)", s,
@@ -333,15 +327,15 @@ static lli_status parse_root(const json_t *root, lli_manifest *m) {
         if (!(m->preset = dup_str(json_string_value(preset))))
             return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
     }
-    TRY(get_str(root, "name", "", &s));
+    LLI_TRY(get_str(root, "name", "", &s));
     if (!(m->name = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
-    TRY(parse_hparams(root, m));
-    TRY(parse_fragments(root, m));
-    TRY(parse_tokenizer(root, m));
+    LLI_TRY(parse_hparams(root, m));
+    LLI_TRY(parse_fragments(root, m));
+    LLI_TRY(parse_tokenizer(root, m));
     if (m->tok.n_tokens != m->hp.n_vocab)
         return lli_fail(LLI_E_FORMAT, "manifest.json: tokenizer.n_tokens (%lld) differs from hparams.n_vocab (%lld)",
                         (long long)m->tok.n_tokens, (long long)m->hp.n_vocab);
-    TRY(parse_tensors(root, m));
+    LLI_TRY(parse_tensors(root, m));
 
     if (!m->vocab_only) {
         m->detected = lli_preset_detect(m->family, &m->hp);
@@ -350,7 +344,7 @@ static lli_status parse_root(const json_t *root, lli_manifest *m) {
                             m->preset, m->detected ? m->detected->name : "no known preset's");
     }
     char id[33];
-    TRY(lli_manifest_model_id(root, id));
+    LLI_TRY(lli_manifest_model_id(root, id));
     if (strcmp(id, m->model_id))
         return lli_fail(LLI_E_FORMAT, "manifest.json: model_id %s does not match its contents (%s): the manifest was edited",
                         m->model_id, id);
