@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "fragment_io.h"
 #include "manifest.h"
+#include "tokenizer.h"
 
 typedef struct lli_tensor {
     const char *name;            /* owned by the manifest */
@@ -35,6 +36,7 @@ struct lli_model {
     uint64_t bytes;
     const uint8_t *tok_data;     /* the tokenizer fragment's payload */
     uint64_t tok_bytes;
+    lli_tokenizer *tokenizer;
 };
 
 const lli_tensor *lli_model_tensor(const lli_model *m, const char *name);

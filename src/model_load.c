@@ -101,6 +101,7 @@ static void release_fragments(lli_model *m) {
 
 void lli_model_free(lli_model *m) {
     if (!m) return;
+    lli_tokenizer_free(m->tokenizer);
     release_fragments(m);
     free(m->tensors);
     lli_backend_close(m->backend);
@@ -181,7 +182,7 @@ static lli_status build_tensor_table(lli_model *m) {
     const lli_loaded_fragment *tok = &m->frags[mf->tok.fragment];
     m->tok_data = tok->payload;
     m->tok_bytes = mf->fragments[mf->tok.fragment].raw_size;
-    return LLI_OK;
+    return lli_tokenizer_create(m->tok_data, m->tok_bytes, &mf->tok, &m->tokenizer);
 }
 
 lli_status lli_model_load(const char *path, const lli_model_params *params, lli_model **out) {

@@ -6,21 +6,6 @@
 
 #define NOT_YET() return lli_fail(LLI_E_NOT_IMPLEMENTED, "%s is not implemented in libllminfer %s", __func__, lli_version())
 
-lli_status lli_tokenize(const lli_model *model, const char *text, size_t text_len, int add_special, int parse_special,
-                        lli_token *tokens, size_t capacity, size_t *n_tokens) {
-    (void)model, (void)text, (void)text_len, (void)add_special, (void)parse_special, (void)tokens, (void)capacity,
-        (void)n_tokens;
-    NOT_YET();
-}
-lli_status lli_token_to_piece(const lli_model *model, lli_token token, char *buf, size_t capacity, size_t *n_bytes) {
-    (void)model, (void)token, (void)buf, (void)capacity, (void)n_bytes;
-    NOT_YET();
-}
-lli_status lli_detokenize(const lli_model *model, const lli_token *tokens, size_t n_tokens, int remove_special, char *buf,
-                          size_t capacity, size_t *n_bytes) {
-    (void)model, (void)tokens, (void)n_tokens, (void)remove_special, (void)buf, (void)capacity, (void)n_bytes;
-    NOT_YET();
-}
 lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params *params, lli_kv_cache **out) {
     (void)model, (void)params;
     if (out) *out = NULL;
