@@ -8,6 +8,43 @@
 #include "llminfer.h"
 
 typedef struct lli_backend lli_backend;
+struct lli_tensor;
+struct lli_kv_cache;
+
+/* One layer's attention over the paged KV cache for every entry of a step: store the entries' keys
+ * and values, then attend each query to its sequence's positions up to its own. */
+typedef struct lli_attn_args {
+    const float *q, *k, *v;      /* [n][n_head * head_dim], [n][n_head_kv * head_dim] x 2 */
+    float *out;                  /* [n][n_head * head_dim] */
+    int64_t n;
+    const int32_t *seq;          /* per entry */
+    const int64_t *pos;          /* per entry */
+    struct lli_kv_cache *kv;
+    int layer;                   /* among the loaded layers */
+    int n_head, n_head_kv, head_dim;
+    int64_t window;              /* 0: none */
+    float scale;
+} lli_attn_args;
+
+/* The operations of the forward pass. `exec` is the backend's execution resource of the calling
+ * context (the CPU thread pool, a CUDA stream). Buffers are backend memory. */
+typedef struct lli_compute_ops {
+    /* out[i] = rows tokens[i] of an embedding table, as floats */
+    void (*embed)(void *exec, const struct lli_tensor *table, const int32_t *tokens, int64_t n, float *out);
+    /* out = x / rms(x) * w per row of dim (w may be NULL) */
+    void (*rms_norm)(void *exec, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps);
+    /* out[t][o] = w[o] . x[t] for n rows of x; scratch holds n * in / 32 quantized blocks */
+    void (*matmul)(void *exec, const struct lli_tensor *w, const float *x, float *out, int64_t n, void *scratch);
+    void (*add)(void *exec, float *x, const float *y, int64_t count);
+    void (*add_rows)(void *exec, float *x, const float *bias, int64_t rows, int64_t dim);
+    /* rotary embedding of rows [n][heads][head_dim] at the entries' positions: pair i turns by
+     * freq_scale * pos * theta_scale^i / freq_factors[i] (freq_factors may be NULL) */
+    void (*rope)(void *exec, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox,
+                 float theta_scale, float freq_scale, const float *freq_factors);
+    /* gate = silu(gate) * up */
+    void (*swiglu)(void *exec, float *gate, const float *up, int64_t count);
+    void (*attention)(void *exec, const lli_attn_args *args);
+} lli_compute_ops;
 
 typedef struct lli_backend_ops {
     const char *name;
@@ -20,6 +57,10 @@ typedef struct lli_backend_ops {
     /* Copy host bytes into memory from alloc(). Safe to call from several loader threads at once. */
     lli_status (*upload)(lli_backend *be, void *dst, uint64_t offset, const void *src, uint64_t bytes);
     void (*destroy)(lli_backend *be);
+    /* Execution resources for one context (threads, streams), and the forward pass's operations. */
+    void *(*exec_create)(lli_backend *be, int n_threads);
+    void (*exec_free)(lli_backend *be, void *exec);
+    const lli_compute_ops *compute;
 } lli_backend_ops;
 
 struct lli_backend {

@@ -4,7 +4,11 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/pool.h"
+#include "cpu/quant.h"
 #include "error.h"
+
+extern const lli_compute_ops lli_cpu_compute_ops;
 
 static lli_status cpu_alloc(lli_backend *be, uint64_t bytes, void **out) {
     (void)be;
@@ -27,6 +31,16 @@ static lli_status cpu_upload(lli_backend *be, void *dst, uint64_t offset, const 
 
 static void cpu_destroy(lli_backend *be) { free(be); }
 
+static void *cpu_exec_create(lli_backend *be, int n_threads) {
+    (void)be;
+    return lli_pool_create(n_threads);
+}
+
+static void cpu_exec_free(lli_backend *be, void *exec) {
+    (void)be;
+    lli_pool_free(exec);
+}
+
 static const lli_backend_ops k_cpu_ops = {
     .name = "cpu",
     .kind = LLI_BACKEND_CPU,
@@ -35,11 +49,15 @@ static const lli_backend_ops k_cpu_ops = {
     .free = cpu_free,
     .upload = cpu_upload,
     .destroy = cpu_destroy,
+    .exec_create = cpu_exec_create,
+    .exec_free = cpu_exec_free,
+    .compute = &lli_cpu_compute_ops,
 };
 
 lli_status lli_backend_cpu_create(lli_backend **out) {
     lli_backend *be = calloc(1, sizeof *be);
     if (!be) return lli_fail(LLI_E_NOMEM, "out of memory creating the CPU backend");
+    lli_quant_init();
     be->ops = &k_cpu_ops;
     *out = be;
     return LLI_OK;

@@ -1,0 +1,193 @@
+/* The CPU backend's operations: each splits its work over the context's thread pool. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu/pool.h"
+#include "cpu/quant.h"
+#include "kv_cache.h"
+#include "model.h"
+
+/* Rows [*lo, *hi) of n for thread ith of nth. */
+static void split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    int64_t per = (n + nth - 1) / nth;
+    *lo = per * ith < n ? per * ith : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
+/* ---- embedding ---------------------------------------------------------------------------- */
+
+static void cpu_embed(void *exec, const lli_tensor *t, const int32_t *tokens, int64_t n, float *out) {
+    (void)exec;
+    uint64_t row_bytes = t->bytes / (uint64_t)t->ne[1];
+    for (int64_t i = 0; i < n; i++)
+        lli_dequant_row(t->type->id, (const uint8_t *)t->data + (uint64_t)tokens[i] * row_bytes, out + i * t->ne[0], t->ne[0]);
+}
+
+/* ---- norms and elementwise ---------------------------------------------------------------- */
+
+static void cpu_rms_norm(void *exec, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps) {
+    (void)exec;
+    for (int64_t r = 0; r < rows; r++, x += dim, out += dim) {
+        double ss = 0;
+        for (int64_t i = 0; i < dim; i++) ss += (double)(x[i] * x[i]);
+        float mean = (float)(ss / (double)dim), scale = 1.0f / sqrtf(mean + eps);
+        for (int64_t i = 0; i < dim; i++) out[i] = x[i] * scale * (w ? w[i] : 1.0f);
+    }
+}
+
+static void cpu_add(void *exec, float *x, const float *y, int64_t count) {
+    (void)exec;
+    for (int64_t i = 0; i < count; i++) x[i] += y[i];
+}
+
+static void cpu_add_rows(void *exec, float *x, const float *bias, int64_t rows, int64_t dim) {
+    (void)exec;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < dim; i++) x[r * dim + i] += bias[i];
+}
+
+static void cpu_swiglu(void *exec, float *gate, const float *up, int64_t count) {
+    (void)exec;
+    for (int64_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static void cpu_rope(void *exec, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox,
+                     float theta_scale, float freq_scale, const float *freq_factors) {
+    (void)exec;
+    int half = rope_dim / 2;
+    for (int64_t t = 0; t < n; t++) {
+        /* The angle is built by repeated multiplication, in float, as GGML does: the same rounding
+         * keeps greedy outputs identical to other implementations. */
+        float theta = (float)pos[t];
+        for (int i = 0; i < half; i++, theta *= theta_scale) {
+            float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta), c = cosf(angle), s = sinf(angle);
+            for (int h = 0; h < heads; h++) {
+                float *v = x + (t * heads + h) * head_dim;
+                /* llama rotates adjacent pairs, NeoX-style models the two halves */
+                int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                float x0 = v[a], x1 = v[b];
+                v[a] = x0 * c - x1 * s;
+                v[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+/* ---- matrix products ---------------------------------------------------------------------- */
+
+typedef struct matmul_job {
+    const lli_tensor *w;
+    const float *x;
+    const lli_q8 *xq;
+    float *out;
+    int64_t n;
+} matmul_job;
+
+static void matmul_rows(int ith, int nth, void *arg) {
+    const matmul_job *j = arg;
+    int64_t in = j->w->ne[0], rows = j->w->ne[1], lo, hi;
+    uint64_t row_bytes = j->w->bytes / (uint64_t)rows;
+    split(rows, ith, nth, &lo, &hi);
+    /* Each weight row is read once and used for every activation row while it is in cache. */
+    for (int64_t r = lo; r < hi; r++) {
+        const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
+        for (int64_t t = 0; t < j->n; t++)
+            j->out[t * rows + r] = lli_vec_dot(j->w->type->id, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
+    }
+}
+
+static void cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out, int64_t n, void *scratch) {
+    int64_t in = w->ne[0];
+    lli_q8 *xq = NULL;
+    if (in % 32 == 0) {
+        xq = scratch;
+        for (int64_t t = 0; t < n; t++) lli_quantize_q8(x + t * in, xq + t * (in / 32), in);
+    }
+    matmul_job j = {w, x, xq, out, n};
+    lli_pool_run(exec, matmul_rows, &j);
+}
+
+/* ---- attention over the paged cache ------------------------------------------------------- */
+
+typedef struct attn_job {
+    const lli_attn_args *a;
+    float *scores; /* per thread: max positions */
+    int64_t max_pos;
+} attn_job;
+
+static void attn_store(const lli_attn_args *a) {
+    int kvd = a->n_head_kv * a->head_dim;
+    for (int64_t t = 0; t < a->n; t++) {
+        const lli_kv_seq *s = &a->kv->seqs[a->seq[t]];
+        for (int h = 0; h < a->n_head_kv; h++) {
+            uint16_t *k = lli_kv_slot(a->kv, a->kv->k, s, a->pos[t], a->layer, h);
+            uint16_t *v = lli_kv_slot(a->kv, a->kv->v, s, a->pos[t], a->layer, h);
+            for (int d = 0; d < a->head_dim; d++) {
+                k[d] = lli_f32_to_f16(a->k[t * kvd + h * a->head_dim + d]);
+                v[d] = lli_f32_to_f16(a->v[t * kvd + h * a->head_dim + d]);
+            }
+        }
+    }
+}
+
+static void attn_heads(int ith, int nth, void *arg) {
+    const attn_job *j = arg;
+    const lli_attn_args *a = j->a;
+    float *scores = j->scores + (int64_t)ith * j->max_pos;
+    int64_t lo, hi, group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * a->head_dim;
+    split(a->n * a->n_head, ith, nth, &lo, &hi);
+    float kbuf[512], qh[512];
+    for (int64_t w = lo; w < hi; w++) {
+        int64_t t = w / a->n_head;
+        int h = (int)(w % a->n_head), kh = (int)(h / group);
+        const lli_kv_seq *s = &a->kv->seqs[a->seq[t]];
+        const float *q = a->q + t * qd + (int64_t)h * a->head_dim;
+        float *out = a->out + t * qd + (int64_t)h * a->head_dim;
+        int64_t p = a->pos[t], first = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
+        float maxs = -INFINITY;
+        /* Queries and probabilities meet the F16 cache at F16 precision, as in GGML. */
+        for (int d = 0; d < a->head_dim; d++) qh[d] = lli_f16_to_f32(lli_f32_to_f16(q[d]));
+        for (int64_t j2 = first; j2 <= p; j2++) {
+            const uint16_t *k = lli_kv_slot(a->kv, a->kv->k, s, j2, a->layer, kh);
+            float dot = 0;
+            for (int d = 0; d < a->head_dim; d++) kbuf[d] = lli_f16_to_f32(k[d]);
+            for (int d = 0; d < a->head_dim; d++) dot += qh[d] * kbuf[d];
+            scores[j2 - first] = dot * a->scale;
+            if (scores[j2 - first] > maxs) maxs = scores[j2 - first];
+        }
+        double sum = 0;
+        for (int64_t j2 = first; j2 <= p; j2++) sum += scores[j2 - first] = expf(scores[j2 - first] - maxs);
+        float inv = (float)(1.0 / sum);
+        memset(out, 0, (size_t)a->head_dim * sizeof *out);
+        for (int64_t j2 = first; j2 <= p; j2++) {
+            const uint16_t *v = lli_kv_slot(a->kv, a->kv->v, s, j2, a->layer, kh);
+            float wgt = lli_f16_to_f32(lli_f32_to_f16(scores[j2 - first] * inv));
+            for (int d = 0; d < a->head_dim; d++) out[d] += wgt * lli_f16_to_f32(v[d]);
+        }
+    }
+}
+
+static void cpu_attention(void *exec, const lli_attn_args *a) {
+    attn_store(a);
+    int64_t max_pos = 1;
+    for (int64_t t = 0; t < a->n; t++)
+        if (a->pos[t] + 1 > max_pos) max_pos = a->pos[t] + 1;
+    int nth = lli_pool_size(exec);
+    attn_job j = {a, malloc((size_t)(max_pos * nth) * sizeof(float)), max_pos};
+    if (!j.scores) abort(); /* tiny next to the cache itself; a failure here means the process is done */
+    lli_pool_run(exec, attn_heads, &j);
+    free(j.scores);
+}
+
+const lli_compute_ops lli_cpu_compute_ops = {
+    .embed = cpu_embed,
+    .rms_norm = cpu_rms_norm,
+    .matmul = cpu_matmul,
+    .add = cpu_add,
+    .add_rows = cpu_add_rows,
+    .rope = cpu_rope,
+    .swiglu = cpu_swiglu,
+    .attention = cpu_attention,
+};

@@ -1,0 +1,369 @@
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "tensor_types.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LLI_X86 1
+#endif
+
+/* ---- half precision ------------------------------------------------------------------------ */
+
+float lli_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (!mant) bits = sign;
+        else { /* subnormal: value = mant * 2^-24 */
+            float f = (float)mant * 5.9604644775390625e-8f;
+            return sign ? -f : f;
+        }
+    } else if (exp == 31) bits = sign | 0x7f800000 | mant << 13;
+    else bits = sign | (exp + 112) << 23 | mant << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t lli_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = x & 0x7fffff;
+    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        mant |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t half = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | (uint32_t)exp << 10 | mant >> 13, rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++; /* round to nearest even */
+    return (uint16_t)half;
+}
+
+static float half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return lli_f16_to_f32(h);
+}
+
+static float bf16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* ---- dequantization (the reference for every type) ------------------------------------------ */
+
+static void k_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static void dequant_block(int type, const uint8_t *b, float *y) {
+    switch (type) {
+    case LLI_TT_Q8_0: {
+        float d = half_at(b);
+        for (int i = 0; i < 32; i++) y[i] = d * (int8_t)b[2 + i];
+        return;
+    }
+    case LLI_TT_Q4_0: {
+        float d = half_at(b);
+        for (int i = 0; i < 16; i++) y[i] = d * ((b[2 + i] & 0xf) - 8), y[i + 16] = d * ((b[2 + i] >> 4) - 8);
+        return;
+    }
+    case LLI_TT_Q4_1: {
+        float d = half_at(b), m = half_at(b + 2);
+        for (int i = 0; i < 16; i++) y[i] = d * (b[4 + i] & 0xf) + m, y[i + 16] = d * (b[4 + i] >> 4) + m;
+        return;
+    }
+    case LLI_TT_Q5_0:
+    case LLI_TT_Q5_1: {
+        int has_m = type == LLI_TT_Q5_1;
+        float d = half_at(b), m = has_m ? half_at(b + 2) : 0;
+        uint32_t qh;
+        memcpy(&qh, b + 2 + 2 * has_m, 4);
+        const uint8_t *qs = b + 6 + 2 * has_m;
+        int off = has_m ? 0 : 16;
+        for (int i = 0; i < 16; i++) {
+            int lo = (qs[i] & 0xf) | (int)((qh >> i) & 1) << 4, hi = (qs[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4;
+            y[i] = d * (lo - off) + m;
+            y[i + 16] = d * (hi - off) + m;
+        }
+        return;
+    }
+    case LLI_TT_Q4_K:
+    case LLI_TT_Q5_K: {
+        int five = type == LLI_TT_Q5_K;
+        float d = half_at(b), dmin = half_at(b + 2);
+        const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 16 + (five ? 32 : 0);
+        for (int c = 0; c < 4; c++) { /* 64 elements: low nibbles, then high nibbles */
+            int sc1, m1, sc2, m2;
+            k_scale_min(2 * c, scales, &sc1, &m1);
+            k_scale_min(2 * c + 1, scales, &sc2, &m2);
+            for (int l = 0; l < 32; l++) {
+                int lo = qs[32 * c + l] & 0xf, hi = qs[32 * c + l] >> 4;
+                if (five) {
+                    lo += (qh[l] >> (2 * c) & 1) << 4;
+                    hi += (qh[l] >> (2 * c + 1) & 1) << 4;
+                }
+                y[64 * c + l] = d * sc1 * lo - dmin * m1;
+                y[64 * c + 32 + l] = d * sc2 * hi - dmin * m2;
+            }
+        }
+        return;
+    }
+    case LLI_TT_Q6_K: {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        float d = half_at(b + 208);
+        for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 128)
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4) - 32;
+                int q2 = ((ql[l + 32] & 0xf) | ((qh[l] >> 2) & 3) << 4) - 32;
+                int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                y[l] = d * sc[is] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
+            }
+        return;
+    }
+    case LLI_TT_Q2_K: {
+        const uint8_t *sc = b, *q = b + 16;
+        float d = half_at(b + 80), dmin = half_at(b + 82);
+        int is = 0;
+        for (int n = 0; n < 2; n++, q += 32)
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int half = 0; half < 2; half++, is++) {
+                    float dl = d * (sc[is] & 0xf), ml = dmin * (sc[is] >> 4);
+                    for (int l = 0; l < 16; l++) *y++ = dl * ((q[16 * half + l] >> shift) & 3) - ml;
+                }
+            }
+        return;
+    }
+    case LLI_TT_Q3_K: {
+        const uint8_t *hm = b, *q = b + 32, *s = b + 96;
+        float d_all = half_at(b + 108);
+        /* 16 six-bit scales packed in 12 bytes. */
+        int8_t scales[16];
+        for (int j = 0; j < 16; j++) {
+            int lo = j < 8 ? (s[j] & 0xf) : (s[j - 8] >> 4);
+            int hi = (s[8 + (j % 4)] >> (2 * (j / 4))) & 3;
+            scales[j] = (int8_t)((lo | hi << 4) - 32);
+        }
+        int is = 0;
+        uint8_t m = 1;
+        for (int n = 0; n < 2; n++, q += 32)
+            for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+                for (int half = 0; half < 2; half++, is++) {
+                    float dl = d_all * scales[is];
+                    for (int l = 0; l < 16; l++)
+                        *y++ = dl * (((q[16 * half + l] >> shift) & 3) - ((hm[16 * half + l] & m) ? 0 : 4));
+                }
+        return;
+    }
+    default: return;
+    }
+}
+
+int lli_cpu_type_supported(int type) {
+    switch (type) {
+    case LLI_TT_F32: case LLI_TT_F16: case LLI_TT_BF16: case LLI_TT_Q4_0: case LLI_TT_Q4_1: case LLI_TT_Q5_0:
+    case LLI_TT_Q5_1: case LLI_TT_Q8_0: case LLI_TT_Q2_K: case LLI_TT_Q3_K: case LLI_TT_Q4_K: case LLI_TT_Q5_K:
+    case LLI_TT_Q6_K: return 1;
+    default: return 0;
+    }
+}
+
+int lli_cpu_type_block(int type) {
+    const lli_ttype_info *t = lli_ttype_by_id(type);
+    return t ? (int)t->block : 0;
+}
+
+void lli_dequant_row(int type, const void *row, float *out, int64_t n) {
+    const uint8_t *p = row;
+    if (type == LLI_TT_F32) {
+        memcpy(out, row, (size_t)n * 4);
+        return;
+    }
+    if (type == LLI_TT_F16 || type == LLI_TT_BF16) {
+        for (int64_t i = 0; i < n; i++) out[i] = type == LLI_TT_F16 ? half_at(p + 2 * i) : bf16_at(p + 2 * i);
+        return;
+    }
+    const lli_ttype_info *t = lli_ttype_by_id(type);
+    for (int64_t i = 0; i < n; i += t->block, p += t->block_bytes) dequant_block(type, p, out + i);
+}
+
+/* ---- activations --------------------------------------------------------------------------- */
+
+void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0;
+        int sum = 0;
+        for (int i = 0; i < 32; i++) {
+            int q = (int)lrintf(x[i] * id);
+            out[b].q[i] = (int8_t)q;
+            sum += q;
+        }
+        /* Scales are kept at half precision, as GGUF's q8 activation blocks do, so that results
+         * agree with other implementations to the last bit where possible. */
+        out[b].d = lli_f16_to_f32(lli_f32_to_f16(d));
+        out[b].s = lli_f16_to_f32(lli_f32_to_f16(d * (float)sum));
+    }
+}
+
+/* ---- dot products: portable ---------------------------------------------------------------- */
+
+static float dot_q8_0_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 34) {
+        int s = 0;
+        for (int i = 0; i < 32; i++) s += (int8_t)w[2 + i] * x[b].q[i];
+        acc += half_at(w) * x[b].d * (float)s;
+    }
+    return acc;
+}
+
+static float dot_q4_0_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 18) {
+        int s = 0;
+        for (int i = 0; i < 16; i++) s += ((w[2 + i] & 0xf) - 8) * x[b].q[i] + ((w[2 + i] >> 4) - 8) * x[b].q[i + 16];
+        acc += half_at(w) * x[b].d * (float)s;
+    }
+    return acc;
+}
+
+static float dot_q4_1_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 20) {
+        int s = 0;
+        for (int i = 0; i < 16; i++) s += (w[4 + i] & 0xf) * x[b].q[i] + (w[4 + i] >> 4) * x[b].q[i + 16];
+        acc += half_at(w) * x[b].d * (float)s + half_at(w + 2) * x[b].s;
+    }
+    return acc;
+}
+
+/* Any type: dequantize a block at a time and multiply with the float activations. */
+static float dot_generic(int type, const uint8_t *w, const float *x, int64_t n) {
+    const lli_ttype_info *t = lli_ttype_by_id(type);
+    float buf[256], acc = 0;
+    if (type == LLI_TT_F32) {
+        for (int64_t i = 0; i < n; i++) acc += ((const float *)(const void *)w)[i] * x[i];
+        return acc;
+    }
+    int64_t step = type == LLI_TT_F16 || type == LLI_TT_BF16 ? 256 : t->block;
+    for (int64_t i = 0; i < n; i += step) {
+        int64_t k = n - i < step ? n - i : step;
+        lli_dequant_row(type, w + (i / t->block) * t->block_bytes, buf, k);
+        for (int64_t j = 0; j < k; j++) acc += buf[j] * x[i + j];
+    }
+    return acc;
+}
+
+/* ---- dot products: AVX2 -------------------------------------------------------------------- */
+
+#ifdef LLI_X86
+__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Sum of products of 32 signed bytes, as 8 float lanes. */
+__attribute__((target("avx2,fma"))) static inline __m256 mul_i8(__m256i a, __m256i b) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+}
+
+/* Sum of products of 32 unsigned (a) and signed (b) bytes. */
+__attribute__((target("avx2,fma"))) static inline __m256 mul_u8_i8(__m256i a, __m256i b) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256i nibbles(const uint8_t *p) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0xf));
+}
+
+__attribute__((target("avx2,fma"))) static float dot_q8_0_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, w += 34) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(w + 2));
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w) * x[b].d), mul_i8(a, q), acc);
+    }
+    return hsum8(acc);
+}
+
+__attribute__((target("avx2,fma"))) static float dot_q4_0_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t b = 0; b < nb; b++, w += 18) {
+        __m256i a = _mm256_sub_epi8(nibbles(w + 2), eight);
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w) * x[b].d), mul_i8(a, q), acc);
+    }
+    return hsum8(acc);
+}
+
+__attribute__((target("avx2,fma"))) static float dot_q4_1_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t b = 0; b < nb; b++, w += 20) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w) * x[b].d), mul_u8_i8(nibbles(w + 4), q), acc);
+        mins += half_at(w + 2) * x[b].s;
+    }
+    return hsum8(acc) + mins;
+}
+#endif
+
+typedef float (*dot_q8_fn)(const uint8_t *, const lli_q8 *, int64_t);
+static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref;
+static const char *g_simd = "portable";
+
+void lli_quant_init(void) {
+#ifdef LLI_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2;
+        g_simd = "avx2";
+    }
+#endif
+}
+
+const char *lli_quant_simd_name(void) { return g_simd; }
+
+float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, int64_t n) {
+    switch (type) {
+    case LLI_TT_Q8_0: return g_q8_0(row, xq, n / 32);
+    case LLI_TT_Q4_0: return g_q4_0(row, xq, n / 32);
+    case LLI_TT_Q4_1: return g_q4_1(row, xq, n / 32);
+    default: return dot_generic(type, row, x, n);
+    }
+}

@@ -1,0 +1,34 @@
+/* Weight-type kernels of the CPU backend: dequantization of every supported block type (the
+ * reference), activations quantized to 8 bits, and dot products of a weight row with them. */
+#ifndef LLI_CPU_QUANT_H
+#define LLI_CPU_QUANT_H
+
+#include <stdint.h>
+
+/* Activations in blocks of 32: scale, scale times the sum of the quants, and the quants. */
+typedef struct lli_q8 {
+    float d, s;
+    int8_t q[32];
+} lli_q8;
+
+float lli_f16_to_f32(uint16_t h);
+uint16_t lli_f32_to_f16(float f);
+
+/* 1 if the type has a kernel here. */
+int lli_cpu_type_supported(int type);
+/* Elements per block of the type. */
+int lli_cpu_type_block(int type);
+
+/* Row of n elements (n a multiple of the block) to floats. */
+void lli_dequant_row(int type, const void *row, float *out, int64_t n);
+/* n a multiple of 32. */
+void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n);
+/* Dot product of a weight row with activations given both as floats and as q8 blocks; the fast
+ * paths use q8, the others the floats. */
+float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, int64_t n);
+
+/* Pick the SIMD paths for this CPU; called once by the backend. */
+void lli_quant_init(void);
+const char *lli_quant_simd_name(void);
+
+#endif
