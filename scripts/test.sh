@@ -36,7 +36,7 @@ echo "== Python tests"
 LLMINFER_LIBRARY="$root/build/libllminfer.so" python3 -m pytest -q tests/python
 
 echo "== C tests under AddressSanitizer and UndefinedBehaviorSanitizer"
-[ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debug --werror -Dcuda=disabled -Ddocs=disabled \
+[ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
 ninja -C build-sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -13,6 +13,9 @@
 #include "support/files.h"
 
 static lli_model *g_model;
+/* Under the sanitizers every kernel runs many times slower: the same code paths are covered with
+ * fewer prompts and a shorter text, and the comparisons with llama.cpp are left to the plain run. */
+static int g_quick;
 static int64_t g_vocab;
 
 typedef struct engine {
@@ -87,6 +90,7 @@ static void test_tokenize(const json_t *cases) {
 /* Greedy alone, then all prompts at once in one context, sharing every step. */
 static void test_greedy(const json_t *cases, int n_gen) {
     int n = (int)json_array_size(cases);
+    if (g_quick) n = 2, n_gen = 8;
     lli_token prompts[32][128], want[32][64], alone[32][64];
     int exact = 0;
     int np[32];
@@ -121,7 +125,7 @@ static void test_greedy(const json_t *cases, int n_gen) {
         engine_free(&e);
     }
     printf("greedy: %d of %d prompts equal to llama.cpp for all %d tokens\n", exact, n, n_gen);
-    CHECK(exact >= 8, "only %d prompts give llama.cpp's greedy tokens (at least 8 must)", exact);
+    if (!g_quick) CHECK(exact >= 8, "only %d prompts give llama.cpp's greedy tokens (at least 8 must)", exact);
     /* Batched: the prompts' prefill in one step, then every sequence's next token in one step. */
     engine e = engine_new(4096, 16, 1024);
     lli_seq_id seq[32];
@@ -160,7 +164,7 @@ static void test_greedy(const json_t *cases, int n_gen) {
 
 static void test_chunks_and_fork(const json_t *text) {
     lli_token ids[512];
-    int n = ids_of(json_object_get(text, "ids"), ids, 100);
+    int n = ids_of(json_object_get(text, "ids"), ids, 101) - 1; /* ids[n] is the next token */
     float *one = malloc((size_t)g_vocab * sizeof(float)), *many = malloc((size_t)g_vocab * sizeof(float));
     engine e = engine_new(1024, 16, 128);
     lli_seq_id a, b;
@@ -180,19 +184,20 @@ static void test_chunks_and_fork(const json_t *text) {
     lli_batch_add(e.batch, ids[n], a, n, 1);
     lli_batch_add(e.batch, ids[n], f, n, 1);
     CHECK(lli_decode(e.ctx, e.batch) == LLI_OK, "fork step: %s", lli_last_error());
-    const float *la, *lf;
+    const float *la = NULL, *lf = NULL;
     lli_get_logits(e.ctx, 0, &la);
     lli_get_logits(e.ctx, 1, &lf);
-    CHECK(!memcmp(la, lf, (size_t)g_vocab * sizeof *la), "a fork's logits differ from its original's");
+    CHECK(la && lf && !memcmp(la, lf, (size_t)g_vocab * sizeof *la), "a fork's logits differ from its original's");
     lli_kv_free_blocks(e.kv, &free_after);
     CHECK(free_before - free_after <= 2, "fork used %lld blocks for one token each", (long long)(free_before - free_after));
     CHECK(lli_kv_seq_truncate(e.kv, a, n - 1) == LLI_OK, "truncate: %s", lli_last_error());
     lli_batch_clear(e.batch);
     lli_batch_add(e.batch, ids[n - 1], a, n - 1, 1);
     CHECK(lli_decode(e.ctx, e.batch) == LLI_OK, "after truncate: %s", lli_last_error());
+    la = NULL;
     lli_get_logits(e.ctx, 0, &la);
-    maxd = 0;
-    for (int64_t t = 0; t < g_vocab; t++) maxd = fmaxf(maxd, fabsf(la[t] - one[t]));
+    maxd = la ? 0 : INFINITY;
+    for (int64_t t = 0; la && t < g_vocab; t++) maxd = fmaxf(maxd, fabsf(la[t] - one[t]));
     CHECK(maxd <= 1e-4f, "recomputing after truncation differs by %g", (double)maxd);
     CHECK_FAILS(lli_kv_seq_truncate(e.kv, a, n + 5), LLI_E_INVALID_ARG, "outside");
     engine_free(&e);
@@ -239,7 +244,7 @@ static void test_kv_full(void) {
 
 static void test_text(const json_t *text) {
     lli_token ids[512];
-    int n = ids_of(json_object_get(text, "ids"), ids, 512);
+    int n = ids_of(json_object_get(text, "ids"), ids, g_quick ? 48 : 512);
     engine e = engine_new(n, 16, n);
     lli_seq_id s;
     lli_kv_seq_create(e.kv, &s);
@@ -268,7 +273,7 @@ static void test_text(const json_t *text) {
     printf("text: %d tokens, top-1 agreement %d/%d (%d/%d where the peer's margin > 0.5), perplexity %.4f vs %.4f\n", n,
            agree, n, agree_clear, clear, ppl, peer);
     CHECK(agree_clear == clear, "top-1 differs from llama.cpp at %d clear positions", clear - agree_clear);
-    CHECK(fabs(ppl - peer) / peer < 0.01, "perplexity %.4f is not within 1%% of llama.cpp's %.4f", ppl, peer);
+    if (!g_quick) CHECK(fabs(ppl - peer) / peer < 0.01, "perplexity %.4f is not within 1%% of llama.cpp's %.4f", ppl, peer);
     engine_free(&e);
 }
 
@@ -294,7 +299,7 @@ static void run_sampler(lli_sampler *smp, const lli_token *prompt, int np, lli_t
 
 static void test_samplers(const json_t *cases) {
     const json_t *c = json_array_get(cases, 0);
-    lli_token prompt[128], greedy[16], got[16], again[16];
+    lli_token prompt[128], greedy[16] = {0}, got[16] = {0}, again[16] = {0};
     int np = ids_of(json_object_get(c, "prompt_ids"), prompt, 128);
     lli_sampler *smp;
     lli_sampler_create(&smp);
@@ -314,7 +319,7 @@ static void test_samplers(const json_t *cases) {
         lli_sampler_free(smp);
     }
     /* A seeded draw repeats with its seed and changes with another. */
-    lli_token other[16];
+    lli_token other[16] = {0};
     for (int run = 0; run < 3; run++) {
         lli_sampler_create(&smp);
         lli_sampler_add_top_k(smp, 40);
@@ -345,6 +350,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL.gguf GOLDENS.json SCRATCH_DIR\n", argv[0]);
         return 2;
     }
+    g_quick = getenv("LLI_TEST_QUICK") != NULL;
     json_error_t err;
     json_t *g = json_load_file(argv[2], 0, &err);
     if (!g) {

@@ -136,6 +136,7 @@ int main(int argc, char **argv) {
     }
     double t2 = now();
     putchar('\n');
+    fflush(stdout);
     if (st) fprintf(stderr, "lli-generate: %s: %s\n", lli_status_str(st), lli_last_error());
     else
         fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %d tokens in %.3f s (%.1f tokens/s)\n",
