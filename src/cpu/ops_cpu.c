@@ -122,12 +122,10 @@ static void attn_store(const lli_attn_args *a) {
     for (int64_t t = 0; t < a->n; t++) {
         const lli_kv_seq *s = &a->kv->seqs[a->seq[t]];
         for (int h = 0; h < a->n_head_kv; h++) {
-            uint16_t *k = lli_kv_slot(a->kv, a->kv->k, s, a->pos[t], a->layer, h);
-            uint16_t *v = lli_kv_slot(a->kv, a->kv->v, s, a->pos[t], a->layer, h);
-            for (int d = 0; d < a->head_dim; d++) {
-                k[d] = lli_f32_to_f16(a->k[t * kvd + h * a->head_dim + d]);
-                v[d] = lli_f32_to_f16(a->v[t * kvd + h * a->head_dim + d]);
-            }
+            lli_f32_to_f16_row(a->k + t * kvd + h * a->head_dim, lli_kv_slot(a->kv, a->kv->k, s, a->pos[t], a->layer, h),
+                               a->head_dim);
+            lli_f32_to_f16_row(a->v + t * kvd + h * a->head_dim, lli_kv_slot(a->kv, a->kv->v, s, a->pos[t], a->layer, h),
+                               a->head_dim);
         }
     }
 }
@@ -138,7 +136,7 @@ static void attn_heads(int ith, int nth, void *arg) {
     float *scores = j->scores + (int64_t)ith * j->max_pos;
     int64_t lo, hi, group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * a->head_dim;
     split(a->n * a->n_head, ith, nth, &lo, &hi);
-    float kbuf[512], qh[512];
+    float qh[512];
     for (int64_t w = lo; w < hi; w++) {
         int64_t t = w / a->n_head;
         int h = (int)(w % a->n_head), kh = (int)(h / group);
@@ -148,12 +146,9 @@ static void attn_heads(int ith, int nth, void *arg) {
         int64_t p = a->pos[t], first = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
         float maxs = -INFINITY;
         /* Queries and probabilities meet the F16 cache at F16 precision, as in GGML. */
-        for (int d = 0; d < a->head_dim; d++) qh[d] = lli_f16_to_f32(lli_f32_to_f16(q[d]));
+        lli_round_f16_row(q, qh, a->head_dim);
         for (int64_t j2 = first; j2 <= p; j2++) {
-            const uint16_t *k = lli_kv_slot(a->kv, a->kv->k, s, j2, a->layer, kh);
-            float dot = 0;
-            for (int d = 0; d < a->head_dim; d++) kbuf[d] = lli_f16_to_f32(k[d]);
-            for (int d = 0; d < a->head_dim; d++) dot += qh[d] * kbuf[d];
+            float dot = lli_dot_f32_f16(qh, lli_kv_slot(a->kv, a->kv->k, s, j2, a->layer, kh), a->head_dim);
             scores[j2 - first] = dot * a->scale;
             if (scores[j2 - first] > maxs) maxs = scores[j2 - first];
         }
@@ -162,9 +157,8 @@ static void attn_heads(int ith, int nth, void *arg) {
         float inv = (float)(1.0 / sum);
         memset(out, 0, (size_t)a->head_dim * sizeof *out);
         for (int64_t j2 = first; j2 <= p; j2++) {
-            const uint16_t *v = lli_kv_slot(a->kv, a->kv->v, s, j2, a->layer, kh);
             float wgt = lli_f16_to_f32(lli_f32_to_f16(scores[j2 - first] * inv));
-            for (int d = 0; d < a->head_dim; d++) out[d] += wgt * lli_f16_to_f32(v[d]);
+            lli_axpy_f16(out, wgt, lli_kv_slot(a->kv, a->kv->v, s, j2, a->layer, kh), a->head_dim);
         }
     }
 }

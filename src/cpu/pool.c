@@ -4,6 +4,12 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 struct lli_pool {
     int n;
@@ -31,7 +37,10 @@ static void *worker(void *a) {
         /* Spin briefly (the next operation usually follows within microseconds), then sleep. */
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && !atomic_load(&p->stop)) {
-            if (++spins < 20000) continue;
+            if (++spins < 20000) {
+                cpu_relax();
+                continue;
+            }
             pthread_mutex_lock(&p->lock);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->wake, &p->lock);
             pthread_mutex_unlock(&p->lock);
@@ -83,7 +92,11 @@ void lli_pool_run(lli_pool *p, lli_pool_fn fn, void *arg) {
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     fn(0, p->n, arg);
-    while (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0) sched_yield();
+    /* The others finish within microseconds of this thread: spin, and yield only if they are late. */
+    for (int spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) > 0; spins++) {
+        if (spins < 100000) cpu_relax();
+        else sched_yield();
+    }
 }
 
 void lli_pool_free(lli_pool *p) {

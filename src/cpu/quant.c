@@ -284,6 +284,13 @@ static float dot_generic(int type, const uint8_t *w, const float *x, int64_t n) 
 /* ---- dot products: AVX2 -------------------------------------------------------------------- */
 
 #ifdef LLI_X86
+/* Half to float with the F16C instruction: inlined into the kernels, unlike a call. */
+__attribute__((target("avx2,fma,f16c"))) static inline float half_f16c(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
 __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -310,38 +317,99 @@ __attribute__((target("avx2,fma"))) static inline __m256i nibbles(const uint8_t 
     return _mm256_and_si256(both, _mm256_set1_epi8(0xf));
 }
 
-__attribute__((target("avx2,fma"))) static float dot_q8_0_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+__attribute__((target("avx2,fma,f16c"))) static float dot_q8_0_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, w += 34) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(w + 2));
         __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w) * x[b].d), mul_i8(a, q), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_f16c(w) * x[b].d), mul_i8(a, q), acc);
     }
     return hsum8(acc);
 }
 
-__attribute__((target("avx2,fma"))) static float dot_q4_0_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4_0_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i eight = _mm256_set1_epi8(8);
     for (int64_t b = 0; b < nb; b++, w += 18) {
         __m256i a = _mm256_sub_epi8(nibbles(w + 2), eight);
         __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w) * x[b].d), mul_i8(a, q), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_f16c(w) * x[b].d), mul_i8(a, q), acc);
     }
     return hsum8(acc);
 }
 
-__attribute__((target("avx2,fma"))) static float dot_q4_1_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4_1_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
     float mins = 0;
     for (int64_t b = 0; b < nb; b++, w += 20) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w) * x[b].d), mul_u8_i8(nibbles(w + 4), q), acc);
-        mins += half_at(w + 2) * x[b].s;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_f16c(w) * x[b].d), mul_u8_i8(nibbles(w + 4), q), acc);
+        mins += half_f16c(w + 2) * x[b].s;
     }
     return hsum8(acc) + mins;
 }
 #endif
+
+/* ---- F16 rows ------------------------------------------------------------------------------- */
+
+static float dot_f32_f16_ref(const float *a, const uint16_t *b, int n) {
+    float acc = 0;
+    for (int i = 0; i < n; i++) acc += a[i] * lli_f16_to_f32(b[i]);
+    return acc;
+}
+
+static void axpy_f16_ref(float *y, float w, const uint16_t *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += w * lli_f16_to_f32(x[i]);
+}
+
+static void to_f16_ref(const float *x, uint16_t *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = lli_f32_to_f16(x[i]);
+}
+
+#ifdef LLI_X86
+__attribute__((target("avx2,fma,f16c"))) static float dot_f32_f16_avx2(const float *a, const uint16_t *b, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(b + i))), acc);
+    float r = hsum8(acc);
+    for (; i < n; i++) r += a[i] * _cvtsh_ss(b[i]);
+    return r;
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void axpy_f16_avx2(float *y, float w, const uint16_t *x, int n) {
+    __m256 vw = _mm256_set1_ps(w);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vw, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + i))),
+                                                _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += w * _cvtsh_ss(x[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void to_f16_avx2(const float *x, uint16_t *y, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = lli_f32_to_f16(x[i]);
+}
+#endif
+
+static float (*g_dot_f16)(const float *, const uint16_t *, int) = dot_f32_f16_ref;
+static void (*g_axpy_f16)(float *, float, const uint16_t *, int) = axpy_f16_ref;
+static void (*g_to_f16)(const float *, uint16_t *, int) = to_f16_ref;
+
+float lli_dot_f32_f16(const float *a, const uint16_t *b, int n) { return g_dot_f16(a, b, n); }
+void lli_axpy_f16(float *y, float w, const uint16_t *x, int n) { g_axpy_f16(y, w, x, n); }
+void lli_f32_to_f16_row(const float *x, uint16_t *y, int n) { g_to_f16(x, y, n); }
+
+void lli_round_f16_row(const float *x, float *y, int n) {
+    uint16_t tmp[64];
+    for (int i = 0; i < n; i += 64) {
+        int k = n - i < 64 ? n - i : 64;
+        g_to_f16(x + i, tmp, k);
+        for (int j = 0; j < k; j++) y[i + j] = lli_f16_to_f32(tmp[j]);
+    }
+}
 
 typedef float (*dot_q8_fn)(const uint8_t *, const lli_q8 *, int64_t);
 static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref;
@@ -350,8 +418,9 @@ static const char *g_simd = "portable";
 void lli_quant_init(void) {
 #ifdef LLI_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2;
+        g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2;
         g_simd = "avx2";
     }
 #endif

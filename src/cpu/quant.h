@@ -27,6 +27,12 @@ void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n);
  * paths use q8, the others the floats. */
 float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, int64_t n);
 
+/* F16 rows for attention over the KV cache. */
+float lli_dot_f32_f16(const float *a, const uint16_t *b, int n);
+void lli_axpy_f16(float *y, float w, const uint16_t *x, int n); /* y += w * x */
+void lli_f32_to_f16_row(const float *x, uint16_t *y, int n);
+void lli_round_f16_row(const float *x, float *y, int n);         /* y = float(half(x)) */
+
 /* Pick the SIMD paths for this CPU; called once by the backend. */
 void lli_quant_init(void);
 const char *lli_quant_simd_name(void);
