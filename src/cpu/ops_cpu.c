@@ -91,10 +91,27 @@ static void matmul_rows(int ith, int nth, void *arg) {
     uint64_t row_bytes = j->w->bytes / (uint64_t)rows;
     split(rows, ith, nth, &lo, &hi);
     /* Each weight row is read once and used for every activation row while it is in cache. */
-    for (int64_t r = lo; r < hi; r++) {
-        const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
-        for (int64_t t = 0; t < j->n; t++)
-            j->out[t * rows + r] = lli_vec_dot(j->w->type->id, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
+    const int type = j->w->type->id;
+    /* Tiles of 16 activation rows stay in L1 while this thread's weight rows stream past them. */
+    for (int64_t t0 = 0; t0 < j->n; t0 += 16) {
+        int64_t t1 = t0 + 16 < j->n ? t0 + 16 : j->n;
+        for (int64_t r = lo; r < hi; r++) {
+            const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
+            int64_t t = t0;
+            for (; t + 4 <= t1; t += 4) { /* four activation rows per pass over the weight row */
+                const float *x4[4];
+                const lli_q8 *q4[4];
+                float o[4];
+                for (int k = 0; k < 4; k++) {
+                    x4[k] = j->x + (t + k) * in;
+                    q4[k] = j->xq ? j->xq + (t + k) * (in / 32) : NULL;
+                }
+                lli_vec_dot4(type, row, x4, q4, in, o);
+                for (int k = 0; k < 4; k++) j->out[(t + k) * rows + r] = o[k];
+            }
+            for (; t < t1; t++)
+                j->out[t * rows + r] = lli_vec_dot(type, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
+        }
     }
 }
 

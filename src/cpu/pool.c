@@ -37,7 +37,7 @@ static void *worker(void *a) {
         /* Spin briefly (the next operation usually follows within microseconds), then sleep. */
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && !atomic_load(&p->stop)) {
-            if (++spins < 20000) {
+            if (++spins < 200000) {
                 cpu_relax();
                 continue;
             }

@@ -214,7 +214,7 @@ void lli_dequant_row(int type, const void *row, float *out, int64_t n) {
 
 /* ---- activations --------------------------------------------------------------------------- */
 
-void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n) {
+static void quantize_q8_ref(const float *x, lli_q8 *out, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++, x += 32) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
@@ -231,6 +231,36 @@ void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n) {
         out[b].s = lli_f16_to_f32(lli_f32_to_f16(d * (float)sum));
     }
 }
+
+#ifdef LLI_X86
+__attribute__((target("avx2,fma,f16c"))) static void quantize_q8_avx2(const float *x, lli_q8 *out, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k), m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), d = amax / 127.0f, id = amax ? 127.0f / amax : 0;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid), _MM_FROUND_TO_NEAREST_INT));
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        /* pack 32 int32 to int8 in order: packs interleave lanes, the permute restores the order */
+        __m256i p01 = _mm256_packs_epi32(q[0], q[1]), p23 = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)out[b].q, p);
+        out[b].d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        out[b].s = _cvtsh_ss(_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+#endif
+
+static void (*g_quantize)(const float *, lli_q8 *, int64_t) = quantize_q8_ref;
+void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n) { g_quantize(x, out, n); }
 
 /* ---- dot products: portable ---------------------------------------------------------------- */
 
@@ -411,6 +441,55 @@ void lli_round_f16_row(const float *x, float *y, int n) {
     }
 }
 
+#ifdef LLI_X86
+/* The weight block's 32 quants as bytes, and its scale(s). */
+#define DOT4_BODY(LOAD_W, SIGNED, MIN)                                                                        \
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};      \
+    float mins[4] = {0, 0, 0, 0};                                                                              \
+    for (int64_t b = 0; b < nb; b++, w += BLOCK) {                                                             \
+        __m256i wq = LOAD_W;                                                                                   \
+        float dw = half_f16c(w);                                                                               \
+        for (int k = 0; k < 4; k++) {                                                                          \
+            __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)xq[k][b].q);                         \
+            __m256 prod = SIGNED ? mul_i8(wq, q) : mul_u8_i8(wq, q);                                           \
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xq[k][b].d), prod, acc[k]);                           \
+            if (MIN) mins[k] += half_f16c(w + 2) * xq[k][b].s;                                                \
+        }                                                                                                      \
+    }                                                                                                          \
+    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]) + mins[k];
+
+#define BLOCK 34
+__attribute__((target("avx2,fma,f16c"))) static void dot4_q8_0_avx2(const uint8_t *w, const lli_q8 *const xq[4], int64_t nb,
+                                                                  float out[4]) {
+    DOT4_BODY(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)), 1, 0)
+}
+#undef BLOCK
+#define BLOCK 18
+__attribute__((target("avx2,fma,f16c"))) static void dot4_q4_0_avx2(const uint8_t *w, const lli_q8 *const xq[4], int64_t nb,
+                                                                  float out[4]) {
+    DOT4_BODY(_mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8)), 1, 0)
+}
+#undef BLOCK
+#define BLOCK 20
+__attribute__((target("avx2,fma,f16c"))) static void dot4_q4_1_avx2(const uint8_t *w, const lli_q8 *const xq[4], int64_t nb,
+                                                                  float out[4]) {
+    DOT4_BODY(nibbles(w + 4), 0, 1)
+}
+#undef BLOCK
+#endif
+
+typedef void (*dot4_fn)(const uint8_t *, const lli_q8 *const[4], int64_t, float[4]);
+static dot4_fn g4_q8_0, g4_q4_0, g4_q4_1; /* NULL: four single dots */
+
+void lli_vec_dot4(int type, const void *row, const float *const x[4], const lli_q8 *const xq[4], int64_t n, float out[4]) {
+    dot4_fn f = type == LLI_TT_Q8_0 ? g4_q8_0 : type == LLI_TT_Q4_0 ? g4_q4_0 : type == LLI_TT_Q4_1 ? g4_q4_1 : NULL;
+    if (f && xq[0]) {
+        f(row, xq, n / 32, out);
+        return;
+    }
+    for (int k = 0; k < 4; k++) out[k] = lli_vec_dot(type, row, x[k], xq[k], n);
+}
+
 typedef float (*dot_q8_fn)(const uint8_t *, const lli_q8 *, int64_t);
 static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref;
 static const char *g_simd = "portable";
@@ -421,6 +500,8 @@ void lli_quant_init(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2;
         g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2;
+        g4_q8_0 = dot4_q8_0_avx2, g4_q4_0 = dot4_q4_0_avx2, g4_q4_1 = dot4_q4_1_avx2;
+        g_quantize = quantize_q8_avx2;
         g_simd = "avx2";
     }
 #endif

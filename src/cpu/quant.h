@@ -33,6 +33,10 @@ void lli_axpy_f16(float *y, float w, const uint16_t *x, int n); /* y += w * x */
 void lli_f32_to_f16_row(const float *x, uint16_t *y, int n);
 void lli_round_f16_row(const float *x, float *y, int n);         /* y = float(half(x)) */
 
+/* Four dot products of one weight row with four activation rows (xq[0..3], x[0..3]) at once, so
+ * that each weight block is loaded and unpacked once for all four. */
+void lli_vec_dot4(int type, const void *row, const float *const x[4], const lli_q8 *const xq[4], int64_t n, float out[4]);
+
 /* Pick the SIMD paths for this CPU; called once by the backend. */
 void lli_quant_init(void);
 const char *lli_quant_simd_name(void);
