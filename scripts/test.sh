@@ -30,6 +30,12 @@ LD_LIBRARY_PATH=$(dirname "$lib") "$(dirname "$lib")/../bin/lli-convert" "$gguf"
   || LD_LIBRARY_PATH=$(dirname "$lib") "$(find "$stage" -name lli-convert | head -n 1)" "$gguf" "$model"
 LD_LIBRARY_PATH=$(dirname "$lib") "$stage/load_model" "$model" | tee "$stage/out.txt"
 grep -q 'smollm2_135m, 30 layers' "$stage/out.txt"
+for ex in simple batched; do cc examples/$ex.c $(pkg-config --cflags --libs llminfer) -o "$stage/$ex"; done
+LD_LIBRARY_PATH=$(dirname "$lib") "$stage/simple" "$model" "The capital of France is" | tee "$stage/simple.txt"
+# The prompt comes back followed by generated text.
+[ "$(head -c 24 "$stage/simple.txt")" = "The capital of France is" ] && [ "$(wc -c < "$stage/simple.txt")" -gt 60 ]
+LD_LIBRARY_PATH=$(dirname "$lib") "$stage/batched" "$model" "The sky is" "Water is made of" "def add(a, b):" | tee "$stage/batched.txt"
+[ "$(grep -c '^\[[0-2]\] ' "$stage/batched.txt")" -eq 3 ]
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
 echo "== Python tests"
