@@ -11,4 +11,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-python3 -c 'import pytest' 2>/dev/null || python3 -m pip install --quiet pytest
+# pytest for the Python tests; numpy and gguf (llama.cpp's GGUF reader, with numpy dequantizers)
+# for the independent float64 reference forward pass.
+python3 -c 'import pytest, numpy, gguf' 2>/dev/null || python3 -m pip install --quiet pytest numpy gguf
