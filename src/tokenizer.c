@@ -32,7 +32,7 @@ struct lli_tokenizer {
     int spm;                  /* 1: SentencePiece-style, 0: byte-level BPE */
     int add_bos, add_eos, add_space_prefix, ignore_merges;
     lli_token bos, eos, unk;
-    uint8_t *data;            /* a private copy of the payload: token texts point into it */
+    const uint8_t *data;      /* the payload, owned by the model: token texts point into it */
     token *tokens;
     uint32_t n_tokens;
     merge *merges;
@@ -189,9 +189,7 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
     lli_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return lli_fail(LLI_E_NOMEM, "out of memory");
     lli_status st = LLI_OK;
-    t->data = malloc((size_t)len);
-    if (!t->data) st = lli_fail(LLI_E_NOMEM, "out of memory");
-    if (st == LLI_OK) memcpy(t->data, data, (size_t)len);
+    t->data = data;
     const uint8_t *p = t->data, *end = t->data + len;
     t->n_tokens = rd32(p + 8);
     t->n_merges = rd32(p + 12);
@@ -282,7 +280,6 @@ void lli_tokenizer_free(lli_tokenizer *t) {
     free(t->specials);
     free(t->tokens);
     free(t->merges);
-    free(t->data);
     free(t);
 }
 

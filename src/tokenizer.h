@@ -13,7 +13,7 @@
 typedef struct lli_tokenizer lli_tokenizer;
 
 /* Parse the tokenizer payload (format in docs/fragment-format.md) with the manifest's settings.
- * Errors name the problem in the payload. */
+ * The payload must outlive the tokenizer (it is the model's). Errors name the problem in it. */
 lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_tokenizer *settings,
                                 lli_tokenizer **out);
 void lli_tokenizer_free(lli_tokenizer *t);

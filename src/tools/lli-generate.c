@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "lli-generate: the prompt gives no tokens\n");
         st = LLI_E_INVALID_ARG;
     }
-    const int chunk = 256;
+    const int chunk = 64; /* prompt tokens per step: scratch memory grows with it, speed hardly */
     if (!st) st = lli_kv_cache_params_create(&kp);
     if (!st) st = lli_kv_cache_params_set_capacity(kp, (int64_t)n_prompt + n_gen + 16);
     if (!st) st = lli_kv_cache_create(m, kp, &kv);
