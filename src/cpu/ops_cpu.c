@@ -151,10 +151,11 @@ static void attn_heads(int ith, int nth, void *arg) {
     const attn_job *j = arg;
     const lli_attn_args *a = j->a;
     float *scores = j->scores + (int64_t)ith * j->max_pos;
-    int64_t lo, hi, group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * a->head_dim;
-    split(a->n * a->n_head, ith, nth, &lo, &hi);
+    int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * a->head_dim;
     float qh[512];
-    for (int64_t w = lo; w < hi; w++) {
+    /* Interleaved: a causal query's cost grows with its position, so contiguous ranges would give
+     * the last thread most of the work. */
+    for (int64_t w = ith; w < a->n * a->n_head; w += nth) {
         int64_t t = w / a->n_head;
         int h = (int)(w % a->n_head), kh = (int)(h / group);
         const lli_kv_seq *s = &a->kv->seqs[a->seq[t]];
@@ -170,13 +171,14 @@ static void attn_heads(int ith, int nth, void *arg) {
             if (scores[j2 - first] > maxs) maxs = scores[j2 - first];
         }
         double sum = 0;
-        for (int64_t j2 = first; j2 <= p; j2++) sum += scores[j2 - first] = expf(scores[j2 - first] - maxs);
+        int64_t count = p - first + 1;
+        for (int64_t j2 = 0; j2 < count; j2++) sum += scores[j2] = expf(scores[j2] - maxs);
         float inv = (float)(1.0 / sum);
+        for (int64_t j2 = 0; j2 < count; j2++) scores[j2] *= inv;
+        lli_round_f16_row(scores, scores, (int)count); /* probabilities meet V at F16 precision */
         memset(out, 0, (size_t)a->head_dim * sizeof *out);
-        for (int64_t j2 = first; j2 <= p; j2++) {
-            float wgt = lli_f16_to_f32(lli_f32_to_f16(scores[j2 - first] * inv));
-            lli_axpy_f16(out, wgt, lli_kv_slot(a->kv, a->kv->v, s, j2, a->layer, kh), a->head_dim);
-        }
+        for (int64_t j2 = first; j2 <= p; j2++)
+            lli_axpy_f16(out, scores[j2 - first], lli_kv_slot(a->kv, a->kv->v, s, j2, a->layer, kh), a->head_dim);
     }
 }
 
