@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "engine.h"
 #include "llminfer.h"
 
 static void usage(FILE *f) {
@@ -27,24 +29,15 @@ typedef struct row {
 
 /* One timed run: n_prompt tokens in one step (pp), or n_gen single-token steps after one token (tg). */
 static lli_status run_once(lli_model *m, int threads, int n_prompt, int n_gen, double *secs) {
-    lli_kv_cache_params *kp = NULL;
-    lli_kv_cache *kv = NULL;
-    lli_context_params *cp = NULL;
-    lli_context *ctx = NULL;
-    lli_batch *b = NULL;
+    tool_engine e = {0};
     int64_t vocab = 0;
     lli_model_info_int(m, LLI_INFO_N_VOCAB, &vocab);
     int width = n_prompt > 1 ? n_prompt : 1;
-    lli_status st = lli_kv_cache_params_create(&kp);
-    if (!st) st = lli_kv_cache_params_set_capacity(kp, n_prompt + n_gen + 1);
-    if (!st) st = lli_kv_cache_create(m, kp, &kv);
-    if (!st) st = lli_context_params_create(&cp);
-    if (!st) st = lli_context_params_set_threads(cp, threads);
-    if (!st) st = lli_context_params_set_max_batch(cp, width);
-    if (!st) st = lli_context_create(m, kv, cp, &ctx);
-    if (!st) st = lli_batch_create(width, &b);
+    lli_status st = tool_engine_open(m, n_prompt + n_gen + 1, width, threads, &e);
+    lli_context *ctx = e.ctx;
+    lli_batch *b = e.batch;
     lli_seq_id s = 0;
-    if (!st) st = lli_kv_seq_create(kv, &s);
+    if (!st) st = lli_kv_seq_create(e.kv, &s);
     srand(1);
     double t0 = now();
     if (!st && n_prompt) {
@@ -57,11 +50,7 @@ static lli_status run_once(lli_model *m, int threads, int n_prompt, int n_gen, d
         if (!st) st = lli_decode(ctx, b);
     }
     *secs = now() - t0;
-    lli_batch_free(b);
-    lli_context_free(ctx);
-    lli_context_params_free(cp);
-    lli_kv_cache_free(kv);
-    lli_kv_cache_params_free(kp);
+    tool_engine_close(&e);
     return st;
 }
 
@@ -113,7 +102,7 @@ int main(int argc, char **argv) {
     int64_t bytes = 0;
     lli_model_info_str(m, LLI_INFO_ARCH, &arch);
     lli_model_info_int(m, LLI_INFO_BYTES, &bytes);
-    int shown_threads = threads ? threads : -1;
+    int shown_threads = threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN); /* what 0 means to the library */
     if (!strcmp(out, "json")) {
         printf("[\n");
         int first = 1;

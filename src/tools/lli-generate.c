@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine.h"
 #include "llminfer.h"
 
 static void usage(FILE *f) {
@@ -54,12 +55,8 @@ int main(int argc, char **argv) {
     if (!dir || !prompt || n_gen < 0) return usage(stderr), 2;
 
     lli_model *m = NULL;
-    lli_kv_cache_params *kp = NULL;
-    lli_kv_cache *kv = NULL;
-    lli_context_params *cp = NULL;
-    lli_context *ctx = NULL;
+    tool_engine e = {0};
     lli_sampler *smp = NULL;
-    lli_batch *batch = NULL;
     lli_token *toks = NULL;
     char *text = NULL;
     lli_status st = lli_model_load(dir, NULL, &m);
@@ -85,13 +82,10 @@ int main(int argc, char **argv) {
         st = LLI_E_INVALID_ARG;
     }
     const int chunk = 64; /* prompt tokens per step: scratch memory grows with it, speed hardly */
-    if (!st) st = lli_kv_cache_params_create(&kp);
-    if (!st) st = lli_kv_cache_params_set_capacity(kp, (int64_t)n_prompt + n_gen + 16);
-    if (!st) st = lli_kv_cache_create(m, kp, &kv);
-    if (!st) st = lli_context_params_create(&cp);
-    if (!st) st = lli_context_params_set_threads(cp, threads);
-    if (!st) st = lli_context_params_set_max_batch(cp, chunk);
-    if (!st) st = lli_context_create(m, kv, cp, &ctx);
+    if (!st) st = tool_engine_open(m, (int64_t)n_prompt + n_gen + 16, chunk, threads, &e);
+    lli_kv_cache *kv = e.kv;
+    lli_context *ctx = e.ctx;
+    lli_batch *batch = e.batch;
     if (!st) st = lli_sampler_create(&smp);
     if (!st && temp > 0) {
         if (top_k > 0) st = lli_sampler_add_top_k(smp, top_k);
@@ -100,7 +94,6 @@ int main(int argc, char **argv) {
         if (!st) st = lli_sampler_add_dist(smp, seed);
     } else if (!st)
         st = lli_sampler_add_greedy(smp);
-    if (!st) st = lli_batch_create(chunk, &batch);
     lli_seq_id seq = 0;
     if (!st) st = lli_kv_seq_create(kv, &seq);
 
@@ -142,12 +135,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %d tokens in %.3f s (%.1f tokens/s)\n",
                 n_prompt, t1 - t0, (double)n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), generated, t2 - t1,
                 generated / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
-    lli_batch_free(batch);
     lli_sampler_free(smp);
-    lli_context_free(ctx);
-    lli_context_params_free(cp);
-    lli_kv_cache_free(kv);
-    lli_kv_cache_params_free(kp);
+    tool_engine_close(&e);
     lli_model_free(m);
     free(toks);
     free(text);

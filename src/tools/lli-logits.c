@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "llminfer.h"
 
 static void usage(FILE *f) {
@@ -52,11 +53,7 @@ int main(int argc, char **argv) {
     }
     if (!dir || !!file == !!text || top < 1) return usage(stderr), 2;
     lli_model *m = NULL;
-    lli_kv_cache_params *kp = NULL;
-    lli_kv_cache *kv = NULL;
-    lli_context_params *cp = NULL;
-    lli_context *ctx = NULL;
-    lli_batch *b = NULL;
+    tool_engine e = {0};
     lli_token *ids = NULL;
     size_t n = 0;
     lli_status st = lli_model_load(dir, NULL, &m);
@@ -73,16 +70,11 @@ int main(int argc, char **argv) {
     int64_t vocab = 0;
     if (m) lli_model_info_int(m, LLI_INFO_N_VOCAB, &vocab);
     if (top > vocab) top = (int)vocab;
-    if (!st) st = lli_kv_cache_params_create(&kp);
-    if (!st) st = lli_kv_cache_params_set_capacity(kp, (int64_t)n);
-    if (!st) st = lli_kv_cache_create(m, kp, &kv);
-    if (!st) st = lli_context_params_create(&cp);
-    if (!st) st = lli_context_params_set_threads(cp, threads);
-    if (!st) st = lli_context_params_set_max_batch(cp, (int)n);
-    if (!st) st = lli_context_create(m, kv, cp, &ctx);
-    if (!st) st = lli_batch_create((int32_t)n, &b);
+    if (!st) st = tool_engine_open(m, (int64_t)n, (int)n, threads, &e);
+    lli_context *ctx = e.ctx;
+    lli_batch *b = e.batch;
     lli_seq_id seq = 0;
-    if (!st) st = lli_kv_seq_create(kv, &seq);
+    if (!st) st = lli_kv_seq_create(e.kv, &seq);
     for (size_t i = 0; !st && i < n; i++) st = lli_batch_add(b, ids[i], seq, (int64_t)i, 1);
     if (!st) st = lli_decode(ctx, b);
     int *best = malloc((size_t)top * sizeof *best);
@@ -107,11 +99,7 @@ int main(int argc, char **argv) {
     if (st) fprintf(stderr, "lli-logits: %s: %s\n", lli_status_str(st), lli_last_error());
     free(best);
     free(ids);
-    lli_batch_free(b);
-    lli_context_free(ctx);
-    lli_context_params_free(cp);
-    lli_kv_cache_free(kv);
-    lli_kv_cache_params_free(kp);
+    tool_engine_close(&e);
     lli_model_free(m);
     return st ? 1 : 0;
 }
