@@ -19,17 +19,28 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* ChatML-style templates (<|im_start|>role\n...<|im_end|>): the user turn, the template's default
- * system message if it has one, and the assistant's opening. Other templates are refused. */
+/* The chat formats of the supported families, recognised by their markers in the model's template:
+ * ChatML (<|im_start|>: SmolLM2, Qwen; with the template's default system message if it has one),
+ * Llama 3 (<|start_header_id|>) and Mistral ([INST]). Others are refused. */
 static char *apply_chat(const char *tmpl, const char *prompt) {
-    if (!strstr(tmpl, "<|im_start|>")) return NULL;
-    const char *sys = strstr(tmpl, "<|im_start|>system\n"), *sys_end = sys ? strstr(sys, "<|im_end|>") : NULL;
-    size_t cap = strlen(prompt) + (sys_end ? (size_t)(sys_end - sys) : 0) + 128;
+    size_t cap = strlen(prompt) + strlen(tmpl) + 256;
     char *out = malloc(cap);
     if (!out) return NULL;
-    int n = 0;
-    if (sys && sys_end) n = snprintf(out, cap, "%.*s<|im_end|>\n", (int)(sys_end - sys), sys);
-    snprintf(out + n, cap - (size_t)n, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", prompt);
+    if (strstr(tmpl, "<|im_start|>")) {
+        const char *sys = strstr(tmpl, "<|im_start|>system\n"), *sys_end = sys ? strstr(sys, "<|im_end|>") : NULL;
+        int n = 0;
+        if (sys && sys_end) n = snprintf(out, cap, "%.*s<|im_end|>\n", (int)(sys_end - sys), sys);
+        snprintf(out + n, cap - (size_t)n, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", prompt);
+    } else if (strstr(tmpl, "<|start_header_id|>")) {
+        snprintf(out, cap,
+                 "<|start_header_id|>user<|end_header_id|>\n\n%s<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+                 prompt);
+    } else if (strstr(tmpl, "[INST]")) {
+        snprintf(out, cap, "[INST]%s%s[/INST]", strstr(tmpl, "[INST] ") ? " " : "", prompt);
+    } else {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -64,7 +75,8 @@ int main(int argc, char **argv) {
     if (!st && chat) {
         lli_model_info_str(m, LLI_INFO_CHAT_TEMPLATE, &tmpl);
         if (!(text = apply_chat(tmpl, prompt))) {
-            fprintf(stderr, "lli-generate: this model's chat template is not a ChatML-style one; use it without --chat\n");
+            fprintf(stderr, "lli-generate: this model's chat template is not one of ChatML, Llama 3 or Mistral [INST]; "
+                            "use it without --chat\n");
             lli_model_free(m);
             return 1;
         }
