@@ -681,10 +681,23 @@ LLI_API lli_status lli_batch_clear(lli_batch *batch);
  * @param token       The input token.
  * @param seq         The sequence it belongs to.
  * @param pos         Its position in the sequence.
- * @param want_logits Non-zero to keep the logits computed for this entry.
+ * @param want_logits Non-zero to keep this entry's output: logits, and the hidden state.
  * @return ::LLI_OK or ::LLI_E_INVALID_ARG (full batch, negative position).
  */
 LLI_API lli_status lli_batch_add(lli_batch *batch, lli_token token, lli_seq_id seq, int64_t pos, int want_logits);
+
+/**
+ * @brief Give the batch's entries hidden states instead of tokens, for a model loaded with a layer
+ * range that does not start at layer 0 (a later stage of a model split across processes).
+ *
+ * The states are copied; lli_batch_clear() drops them. At lli_decode() there must be exactly one per
+ * entry, in entry order; the entries' tokens are then ignored.
+ * @param batch  The batch.
+ * @param hidden Entry-major floats: entries x #LLI_INFO_N_EMBD.
+ * @param count  Number of floats.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_batch_set_hidden(lli_batch *batch, const float *hidden, int64_t count);
 
 /**
  * @brief Entries in the batch.
@@ -709,9 +722,20 @@ LLI_API lli_status lli_decode(lli_context *ctx, const lli_batch *batch);
  * @param ctx   The context.
  * @param entry Index of the entry in the batch; it must have asked for logits.
  * @param[out] out Receives #LLI_INFO_N_VOCAB floats, valid until the next lli_decode().
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, or ::LLI_E_INVALID_ARG (also for a model whose loaded layers end before its last).
  */
 LLI_API lli_status lli_get_logits(const lli_context *ctx, int32_t entry, const float **out);
+
+/**
+ * @brief Hidden state after the last loaded layer for one batch entry of the last lli_decode(),
+ * for entries that asked for output. This is what the next stage of a split model takes as input
+ * (lli_batch_set_hidden()); a model that ends at its last layer also has logits.
+ * @param ctx   The context.
+ * @param entry Index of the entry in the batch.
+ * @param[out] out Receives #LLI_INFO_N_EMBD floats, valid until the next lli_decode().
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_get_hidden(const lli_context *ctx, int32_t entry, const float **out);
 
 /** @} */
 

@@ -1,6 +1,7 @@
 #include "batch.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -30,12 +31,16 @@ void lli_batch_free(lli_batch *b) {
     free(b->seq);
     free(b->pos);
     free(b->want_logits);
+    free(b->hidden);
     free(b);
 }
 
 lli_status lli_batch_clear(lli_batch *b) {
     if (!b) return lli_fail(LLI_E_INVALID_ARG, "lli_batch_clear: batch is NULL");
     b->n = 0;
+    free(b->hidden);
+    b->hidden = NULL;
+    b->n_hidden = 0;
     return LLI_OK;
 }
 
@@ -56,5 +61,17 @@ lli_status lli_batch_add(lli_batch *b, lli_token token, lli_seq_id seq, int64_t 
 lli_status lli_batch_size(const lli_batch *b, int32_t *out) {
     if (!b || !out) return lli_fail(LLI_E_INVALID_ARG, "lli_batch_size: batch or out is NULL");
     *out = b->n;
+    return LLI_OK;
+}
+
+lli_status lli_batch_set_hidden(lli_batch *b, const float *hidden, int64_t count) {
+    if (!b || !hidden || count <= 0)
+        return lli_fail(LLI_E_INVALID_ARG, "lli_batch_set_hidden: batch or hidden is NULL, or count is not positive");
+    float *copy = malloc((size_t)count * sizeof *copy);
+    if (!copy) return lli_fail(LLI_E_NOMEM, "out of memory for %lld hidden-state floats", (long long)count);
+    memcpy(copy, hidden, (size_t)count * sizeof *copy);
+    free(b->hidden);
+    b->hidden = copy;
+    b->n_hidden = count;
     return LLI_OK;
 }

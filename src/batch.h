@@ -10,6 +10,8 @@ struct lli_batch {
     lli_seq_id *seq;
     int64_t *pos;
     int8_t *want_logits;
+    float *hidden;        /* inputs for a later stage of a split model, or NULL */
+    int64_t n_hidden;     /* floats in hidden */
 };
 
 #endif

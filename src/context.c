@@ -24,7 +24,8 @@ struct lli_context {
     const lli_compute_ops *ops;
     void *exec;
     int max_batch;
-    layer_weights *layers; /* loaded layers only */
+    layer_weights *layers; /* loaded layers only: layers[i] is layer first_layer + i */
+    int first_layer, n_layers, has_head;
     const lli_tensor *embd, *out_norm, *output;
     const float *freq_factors;
     float theta_scale, freq_scale;
@@ -36,7 +37,8 @@ struct lli_context {
     lli_seq_id *step_seqs; /* the distinct sequences of a step, and their new tokens */
     int64_t *step_counts;
     /* outputs of the last step */
-    float *logits;     /* [entries that asked][n_vocab] */
+    float *logits;     /* [entries that asked][n_vocab], when the model ends at its last layer */
+    float *hidden;     /* [entries that asked][n_embd] */
     int32_t *logit_row; /* per entry: row in logits, -1 if none */
     int32_t n_entries;
     float *xo;
@@ -62,7 +64,7 @@ void lli_context_free(lli_context *c) {
     if (c->exec) c->model->backend->ops->exec_free(c->model->backend, c->exec);
     free(c->layers);
     free(c->x), free(c->xb), free(c->q), free(c->k), free(c->v), free(c->att), free(c->gate), free(c->up);
-    free(c->q8), free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->logit_row), free(c->xo);
+    free(c->q8), free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->hidden), free(c->logit_row), free(c->xo);
     free(c->step_seqs), free(c->step_counts);
     free(c);
 }
@@ -73,8 +75,6 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     if (!m || !kv) return lli_fail(LLI_E_INVALID_ARG, "lli_context_create: model or KV cache is NULL");
     if (kv->model != m) return lli_fail(LLI_E_INVALID_ARG, "lli_context_create: the KV cache belongs to another model");
     if (m->vocab_only) return lli_fail(LLI_E_INVALID_ARG, "lli_context_create: the model was loaded vocab-only");
-    if (m->layer_first != 0 || m->layer_last != m->mf->hp.n_layer)
-        return lli_fail(LLI_E_NOT_IMPLEMENTED, "lli_context_create: decoding a model loaded with a layer range is not implemented yet");
     const lli_hparams *hp = &m->mf->hp;
     if (!m->backend->ops->compute)
         return lli_fail(LLI_E_NOT_IMPLEMENTED, "the %s backend has no forward pass yet", m->backend->ops->name);
@@ -92,11 +92,14 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     c->ops = m->backend->ops->compute;
     c->max_batch = params->max_batch;
     lli_status st = LLI_OK;
-    int n_layer = (int)hp->n_layer;
-    c->layers = calloc((size_t)n_layer, sizeof *c->layers);
+    c->first_layer = m->layer_first;
+    c->n_layers = m->layer_last - m->layer_first;
+    c->has_head = m->layer_last == hp->n_layer;
+    c->layers = calloc((size_t)c->n_layers, sizeof *c->layers);
     if (!c->layers) st = lli_fail(LLI_E_NOMEM, "out of memory");
-    for (int l = 0; st == LLI_OK && l < n_layer; l++) {
-        layer_weights *w = &c->layers[l];
+    for (int i = 0; st == LLI_OK && i < c->n_layers; i++) {
+        layer_weights *w = &c->layers[i];
+        int l = c->first_layer + i;
         w->attn_norm = layer_tensor(m, l, "attn_norm.weight", 1, &st);
         w->wq = layer_tensor(m, l, "attn_q.weight", 1, &st);
         w->wk = layer_tensor(m, l, "attn_k.weight", 1, &st);
@@ -112,11 +115,14 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
         w->q_norm = layer_tensor(m, l, "attn_q_norm.weight", hp->qk_norm, &st);
         w->k_norm = layer_tensor(m, l, "attn_k_norm.weight", hp->qk_norm, &st);
     }
-    c->embd = need(m, "token_embd.weight", &st);
-    c->out_norm = need(m, "output_norm.weight", &st);
-    c->output = hp->tied_embeddings ? c->embd : need(m, "output.weight", &st);
+    /* A later stage of a split model takes hidden states; only the last one has the output head. */
+    if (c->first_layer == 0 || (c->has_head && hp->tied_embeddings)) c->embd = need(m, "token_embd.weight", &st);
+    if (c->has_head) {
+        c->out_norm = need(m, "output_norm.weight", &st);
+        c->output = hp->tied_embeddings ? c->embd : need(m, "output.weight", &st);
+    }
     /* Norms and biases are read as plain floats by every backend. */
-    for (int l = 0; st == LLI_OK && l < n_layer; l++) {
+    for (int l = 0; st == LLI_OK && l < c->n_layers; l++) {
         const lli_tensor *vecs[] = {c->layers[l].attn_norm, c->layers[l].ffn_norm, c->layers[l].bq, c->layers[l].bk,
                                     c->layers[l].bv, c->layers[l].q_norm, c->layers[l].k_norm, c->out_norm};
         for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++)
@@ -170,9 +176,15 @@ static lli_status check_batch(lli_context *c, const lli_batch *b) {
     if (b->n == 0) return lli_fail(LLI_E_INVALID_ARG, "lli_decode: the batch is empty");
     if (b->n > c->max_batch)
         return lli_fail(LLI_E_INVALID_ARG, "lli_decode: %d entries is more than the context's %d per step", b->n, c->max_batch);
-    int64_t vocab = c->model->mf->hp.n_vocab;
+    int64_t vocab = c->model->mf->hp.n_vocab, E = c->model->mf->hp.n_embd;
+    if (c->first_layer > 0 && b->n_hidden != (int64_t)b->n * E)
+        return lli_fail(LLI_E_INVALID_ARG,
+                        "lli_decode: the model starts at layer %d, so the batch needs %lld hidden-state floats "
+                        "(lli_batch_set_hidden), not %lld", c->first_layer, (long long)b->n * E, (long long)b->n_hidden);
+    if (c->first_layer == 0 && b->hidden)
+        return lli_fail(LLI_E_INVALID_ARG, "lli_decode: the model starts at layer 0 and takes tokens, not hidden states");
     for (int32_t i = 0; i < b->n; i++) {
-        if (b->token[i] >= vocab)
+        if (c->first_layer == 0 && b->token[i] >= vocab)
             return lli_fail(LLI_E_INVALID_ARG, "lli_decode: entry %d: token %d is outside the vocabulary of %lld", i,
                             b->token[i], (long long)vocab);
         const lli_kv_seq *s = lli_kv_get_seq(c->kv, b->seq[i]);
@@ -186,7 +198,7 @@ static lli_status check_batch(lli_context *c, const lli_batch *b) {
     return LLI_OK;
 }
 
-static void forward(lli_context *c, int64_t n) {
+static void forward(lli_context *c, const float *hidden_in, int64_t n) {
     const lli_model *m = c->model;
     const lli_hparams *hp = &m->mf->hp;
     const lli_compute_ops *op = c->ops;
@@ -194,8 +206,9 @@ static void forward(lli_context *c, int64_t n) {
     const int64_t E = hp->n_embd, FF = hp->n_ff, H = hp->n_head, HKV = hp->n_head_kv, D = hp->head_dim;
     const float eps = (float)hp->rms_eps;
 
-    op->embed(ex, c->embd, c->tokens, n, c->x);
-    for (int l = 0; l < (int)hp->n_layer; l++) {
+    if (hidden_in) memcpy(c->x, hidden_in, (size_t)(n * E) * sizeof *c->x);
+    else op->embed(ex, c->embd, c->tokens, n, c->x);
+    for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &c->layers[l];
         /* attention */
         op->rms_norm(ex, c->x, w->attn_norm->data, c->xb, n, E, eps);
@@ -228,9 +241,11 @@ static void forward(lli_context *c, int64_t n) {
         op->matmul(ex, w->w_down, c->gate, c->xb, n, c->q8);
         op->add(ex, c->x, c->xb, n * E);
     }
-    /* output head, only for the entries that asked */
+    /* outputs, only for the entries that asked: the hidden state, and the head's logits */
     for (int64_t i = 0; i < n; i++) {
         if (c->logit_row[i] < 0) continue;
+        memcpy(c->hidden + (int64_t)c->logit_row[i] * E, c->x + i * E, (size_t)E * sizeof *c->x);
+        if (!c->has_head) continue;
         op->rms_norm(ex, c->x + i * E, c->out_norm->data, c->xo, 1, E, eps);
         op->matmul(ex, c->output, c->xo, c->logits + (int64_t)c->logit_row[i] * hp->n_vocab, 1, c->q8);
     }
@@ -253,9 +268,11 @@ lli_status lli_decode(lli_context *c, const lli_batch *b) {
     int32_t n_logits = 0;
     for (int32_t i = 0; st == LLI_OK && i < b->n; i++) n_logits += b->want_logits[i] != 0;
     if (st == LLI_OK && n_logits) {
-        float *l = realloc(c->logits, (size_t)n_logits * (size_t)c->model->mf->hp.n_vocab * sizeof *l);
-        if (!l) st = lli_fail(LLI_E_NOMEM, "out of memory for logits");
-        else c->logits = l;
+        float *l = c->has_head ? realloc(c->logits, (size_t)n_logits * (size_t)c->model->mf->hp.n_vocab * sizeof *l) : c->logits;
+        float *h = realloc(c->hidden, (size_t)n_logits * (size_t)c->model->mf->hp.n_embd * sizeof *h);
+        if (l) c->logits = l;
+        if (h) c->hidden = h;
+        if ((c->has_head && !l) || !h) st = lli_fail(LLI_E_NOMEM, "out of memory for outputs");
     }
     if (st == LLI_OK) {
         int32_t row = 0;
@@ -266,18 +283,32 @@ lli_status lli_decode(lli_context *c, const lli_batch *b) {
             c->logit_row[i] = b->want_logits[i] ? row++ : -1;
         }
         c->n_entries = b->n;
-        forward(c, b->n);
+        forward(c, b->hidden, b->n);
         for (int k = 0; k < n_ids; k++) c->kv->seqs[idp[k]].len += cnt[k];
     }
     return st;
 }
 
+static lli_status output_row(const lli_context *c, int32_t entry, const char *fn) {
+    if (entry < 0 || entry >= c->n_entries)
+        return lli_fail(LLI_E_INVALID_ARG, "%s: entry %d is not in the last step (%d entries)", fn, entry, c->n_entries);
+    if (c->logit_row[entry] < 0) return lli_fail(LLI_E_INVALID_ARG, "%s: entry %d did not ask for output", fn, entry);
+    return LLI_OK;
+}
+
+lli_status lli_get_hidden(const lli_context *c, int32_t entry, const float **out) {
+    if (!c || !out) return lli_fail(LLI_E_INVALID_ARG, "lli_get_hidden: context or out is NULL");
+    LLI_TRY(output_row(c, entry, "lli_get_hidden"));
+    *out = c->hidden + (int64_t)c->logit_row[entry] * c->model->mf->hp.n_embd;
+    return LLI_OK;
+}
+
 lli_status lli_get_logits(const lli_context *c, int32_t entry, const float **out) {
     if (!c || !out) return lli_fail(LLI_E_INVALID_ARG, "lli_get_logits: context or out is NULL");
-    if (entry < 0 || entry >= c->n_entries)
-        return lli_fail(LLI_E_INVALID_ARG, "lli_get_logits: entry %d is not in the last step (%d entries)", entry, c->n_entries);
-    if (c->logit_row[entry] < 0)
-        return lli_fail(LLI_E_INVALID_ARG, "lli_get_logits: entry %d did not ask for logits", entry);
+    if (!c->has_head)
+        return lli_fail(LLI_E_INVALID_ARG, "lli_get_logits: the model's loaded layers end at %d of %lld: it gives hidden "
+                        "states (lli_get_hidden), not logits", c->first_layer + c->n_layers, (long long)c->model->mf->hp.n_layer);
+    LLI_TRY(output_row(c, entry, "lli_get_logits"));
     *out = c->logits + (int64_t)c->logit_row[entry] * c->model->mf->hp.n_vocab;
     return LLI_OK;
 }

@@ -345,6 +345,70 @@ static void test_samplers(const json_t *cases) {
         for (int j = 0; j < i; j++) CHECK(got[i] != got[j], "a repetition penalty of 5 still repeated token %d", got[i]);
 }
 
+/* A model split across two "processes": layers [0, 13) and [13, 30) loaded separately, the first
+ * stage's hidden states fed to the second, give the full model's logits. */
+static lli_model *load_range(const char *dir, int first, int last) {
+    lli_model_params *p;
+    lli_model *m = NULL;
+    lli_model_params_create(&p);
+    lli_model_params_set_layer_range(p, first, last);
+    CHECK(lli_model_load(dir, p, &m) == LLI_OK, "load layers [%d, %d): %s", first, last, lli_last_error());
+    lli_model_params_free(p);
+    return m;
+}
+
+static void test_split(const char *dir, const json_t *text) {
+    lli_token ids[32];
+    int n = ids_of(json_object_get(text, "ids"), ids, 24);
+    lli_model *full = g_model, *a = load_range(dir, 0, 13), *b = load_range(dir, 13, 30);
+    if (!a || !b) return;
+    int64_t E;
+    lli_model_info_int(full, LLI_INFO_N_EMBD, &E);
+    g_model = full;
+    engine ef = engine_new(64, 16, 32);
+    g_model = a;
+    engine ea = engine_new(64, 16, 32);
+    g_model = b;
+    engine eb = engine_new(64, 16, 32);
+    g_model = full;
+    lli_seq_id sf, sa, sb;
+    lli_kv_seq_create(ef.kv, &sf), lli_kv_seq_create(ea.kv, &sa), lli_kv_seq_create(eb.kv, &sb);
+    float *hidden = malloc((size_t)(n * E) * sizeof *hidden);
+    for (int step = 0; step < 2; step++) { /* the prompt, then one more token */
+        int lo = step ? n - 1 : 0, hi = step ? n : n - 1;
+        lli_batch_clear(ef.batch), lli_batch_clear(ea.batch), lli_batch_clear(eb.batch);
+        for (int j = lo; j < hi; j++) {
+            lli_batch_add(ef.batch, ids[j], sf, j, 1);
+            lli_batch_add(ea.batch, ids[j], sa, j, 1);
+            lli_batch_add(eb.batch, 0, sb, j, 1);
+        }
+        CHECK(lli_decode(ef.ctx, ef.batch) == LLI_OK && lli_decode(ea.ctx, ea.batch) == LLI_OK, "%s", lli_last_error());
+        for (int j = 0; j < hi - lo; j++) {
+            const float *h = NULL;
+            CHECK(lli_get_hidden(ea.ctx, j, &h) == LLI_OK, "hidden: %s", lli_last_error());
+            if (h) memcpy(hidden + (int64_t)j * E, h, (size_t)E * sizeof *h);
+        }
+        const float *l;
+        CHECK_FAILS(lli_get_logits(ea.ctx, 0, &l), LLI_E_INVALID_ARG, "lli_get_hidden");
+        CHECK_FAILS(lli_decode(eb.ctx, eb.batch), LLI_E_INVALID_ARG, "hidden-state floats");
+        CHECK(lli_batch_set_hidden(eb.batch, hidden, (int64_t)(hi - lo) * E) == LLI_OK, "%s", lli_last_error());
+        CHECK(lli_decode(eb.ctx, eb.batch) == LLI_OK, "second stage: %s", lli_last_error());
+        float maxd = 0;
+        for (int j = 0; j < hi - lo; j++) {
+            const float *lf = NULL, *lb = NULL;
+            lli_get_logits(ef.ctx, j, &lf);
+            lli_get_logits(eb.ctx, j, &lb);
+            for (int64_t t = 0; lf && lb && t < g_vocab; t++) maxd = fmaxf(maxd, fabsf(lf[t] - lb[t]));
+            if (!lf || !lb) maxd = INFINITY;
+        }
+        CHECK(maxd <= 1e-5f, "step %d: the split model's logits differ from the whole model's by %g", step, (double)maxd);
+    }
+    free(hidden);
+    g_model = a, engine_free(&ea), g_model = b, engine_free(&eb), g_model = full, engine_free(&ef);
+    lli_model_free(a);
+    lli_model_free(b);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s MODEL.gguf GOLDENS.json SCRATCH_DIR\n", argv[0]);
@@ -369,6 +433,7 @@ int main(int argc, char **argv) {
     test_samplers(json_object_get(g, "greedy"));
     test_chunks_and_fork(json_object_get(g, "text"));
     test_kv_full();
+    test_split(dir, json_object_get(g, "text"));
     test_text(json_object_get(g, "text"));
     lli_model_free(g_model);
     json_decref(g);
