@@ -147,6 +147,66 @@ static void attn_store(const lli_attn_args *a) {
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* One query head over positions [first, first + count) of a sequence, for head sizes that are
+ * multiples of 8 up to 128: eight keys' scores per pass with a single transposing reduction, and
+ * the output kept in registers while the values stream past. Same roundings as the generic path. */
+__attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_args *a, const lli_kv_seq *s, int kh,
+                                                                const float *qh, int64_t first, int64_t count,
+                                                                float *scores, float *out) {
+    const int D = a->head_dim, nv = D / 8;
+    __m256 q[16];
+    for (int v = 0; v < nv; v++) q[v] = _mm256_loadu_ps(qh + 8 * v);
+    float maxs = -INFINITY;
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) {
+            const uint16_t *kr = lli_kv_slot(a->kv, a->kv->k, s, first + i + k, a->layer, kh);
+            __m256 sum = _mm256_setzero_ps();
+            for (int v = 0; v < nv; v++)
+                sum = _mm256_fmadd_ps(q[v], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(kr + 8 * v))), sum);
+            acc[k] = sum;
+        }
+        /* eight horizontal sums at once */
+        __m256 t0 = _mm256_hadd_ps(acc[0], acc[1]), t1 = _mm256_hadd_ps(acc[2], acc[3]);
+        __m256 t2 = _mm256_hadd_ps(acc[4], acc[5]), t3 = _mm256_hadd_ps(acc[6], acc[7]);
+        t0 = _mm256_hadd_ps(t0, t1);
+        t2 = _mm256_hadd_ps(t2, t3);
+        __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(t0, t2, 0x20), _mm256_permute2f128_ps(t0, t2, 0x31));
+        r = _mm256_mul_ps(r, _mm256_set1_ps(a->scale));
+        _mm256_storeu_ps(scores + i, r);
+    }
+    for (; i < count; i++)
+        scores[i] = lli_dot_f32_f16(qh, lli_kv_slot(a->kv, a->kv->k, s, first + i, a->layer, kh), D) * a->scale;
+    for (i = 0; i < count; i++) maxs = scores[i] > maxs ? scores[i] : maxs;
+    double sum = 0;
+    for (i = 0; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
+    float inv = (float)(1.0 / sum);
+    for (i = 0; i < count; i++) scores[i] *= inv;
+    lli_round_f16_row(scores, scores, (int)count); /* probabilities meet V at F16 precision */
+    __m256 o[16];
+    for (int v = 0; v < nv; v++) o[v] = _mm256_setzero_ps();
+    for (i = 0; i < count; i++) {
+        const uint16_t *vr = lli_kv_slot(a->kv, a->kv->v, s, first + i, a->layer, kh);
+        __m256 w = _mm256_set1_ps(scores[i]);
+        for (int v = 0; v < nv; v++)
+            o[v] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(vr + 8 * v))), o[v]);
+    }
+    for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + 8 * v, o[v]);
+}
+#endif
+
+static int g_attend_avx2; /* the CPU has AVX2, FMA and F16C: set once by lli_cpu_ops_init() */
+
+void lli_cpu_ops_init(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    g_attend_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
+}
+
 static void attn_heads(int ith, int nth, void *arg) {
     const attn_job *j = arg;
     const lli_attn_args *a = j->a;
@@ -165,6 +225,12 @@ static void attn_heads(int ith, int nth, void *arg) {
         float maxs = -INFINITY;
         /* Queries and probabilities meet the F16 cache at F16 precision, as in GGML. */
         lli_round_f16_row(q, qh, a->head_dim);
+#if defined(__x86_64__)
+        if (g_attend_avx2 && a->head_dim % 8 == 0 && a->head_dim <= 128) {
+            attend_avx2(a, s, kh, qh, first, p - first + 1, scores, out);
+            continue;
+        }
+#endif
         for (int64_t j2 = first; j2 <= p; j2++) {
             float dot = lli_dot_f32_f16(qh, lli_kv_slot(a->kv, a->kv->k, s, j2, a->layer, kh), a->head_dim);
             scores[j2 - first] = dot * a->scale;
@@ -183,6 +249,7 @@ static void attn_heads(int ith, int nth, void *arg) {
 }
 
 static void cpu_attention(void *exec, const lli_attn_args *a) {
+
     attn_store(a);
     int64_t max_pos = 1;
     for (int64_t t = 0; t < a->n; t++)
