@@ -294,6 +294,27 @@ static float dot_q4_1_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
     return acc;
 }
 
+/* Q4_K with 8-bit activations: each 32-element sub-block (a 6-bit scale and min) meets one q8 block. */
+static float dot_q4_k_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 144, x += 8) {
+        float d = half_at(w), dmin = half_at(w + 2);
+        const uint8_t *qs = w + 16;
+        for (int c = 0; c < 4; c++) {
+            int sc1, m1, sc2, m2, s1 = 0, s2 = 0;
+            k_scale_min(2 * c, w + 4, &sc1, &m1);
+            k_scale_min(2 * c + 1, w + 4, &sc2, &m2);
+            for (int l = 0; l < 32; l++) {
+                s1 += (qs[32 * c + l] & 0xf) * x[2 * c].q[l];
+                s2 += (qs[32 * c + l] >> 4) * x[2 * c + 1].q[l];
+            }
+            acc += d * (sc1 * x[2 * c].d * (float)s1 + sc2 * x[2 * c + 1].d * (float)s2) -
+                   dmin * (m1 * x[2 * c].s + m2 * x[2 * c + 1].s);
+        }
+    }
+    return acc;
+}
+
 /* Any type: dequantize a block at a time and multiply with the float activations. */
 static float dot_generic(int type, const uint8_t *w, const float *x, int64_t n) {
     const lli_ttype_info *t = lli_ttype_by_id(type);
@@ -366,6 +387,28 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4_0_avx2(const uint8_
         acc = _mm256_fmadd_ps(_mm256_set1_ps(half_f16c(w) * x[b].d), mul_i8(a, q), acc);
     }
     return hsum8(acc);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4_k_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    const __m256i low = _mm256_set1_epi8(0xf);
+    for (int64_t b = 0; b < nb; b++, w += 144, x += 8) {
+        float d = half_f16c(w), dmin = half_f16c(w + 2);
+        for (int c = 0; c < 4; c++) {
+            int sc1, m1, sc2, m2;
+            k_scale_min(2 * c, w + 4, &sc1, &m1);
+            k_scale_min(2 * c + 1, w + 4, &sc2, &m2);
+            __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
+            __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)x[2 * c].q);
+            __m256i x2 = _mm256_loadu_si256((const __m256i *)(const void *)x[2 * c + 1].q);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc1 * x[2 * c].d), mul_u8_i8(lo, x1), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc2 * x[2 * c + 1].d), mul_u8_i8(hi, x2), acc);
+            mins += dmin * (m1 * x[2 * c].s + m2 * x[2 * c + 1].s);
+        }
+    }
+    return hsum8(acc) - mins;
 }
 
 __attribute__((target("avx2,fma,f16c"))) static float dot_q4_1_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
@@ -491,14 +534,14 @@ void lli_vec_dot4(int type, const void *row, const float *const x[4], const lli_
 }
 
 typedef float (*dot_q8_fn)(const uint8_t *, const lli_q8 *, int64_t);
-static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref;
+static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref, g_q4_k = dot_q4_k_ref;
 static const char *g_simd = "portable";
 
 void lli_quant_init(void) {
 #ifdef LLI_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
-        g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2;
+        g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2, g_q4_k = dot_q4_k_avx2;
         g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2;
         g4_q8_0 = dot4_q8_0_avx2, g4_q4_0 = dot4_q4_0_avx2, g4_q4_1 = dot4_q4_1_avx2;
         g_quantize = quantize_q8_avx2;
@@ -514,6 +557,7 @@ float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, i
     case LLI_TT_Q8_0: return g_q8_0(row, xq, n / 32);
     case LLI_TT_Q4_0: return g_q4_0(row, xq, n / 32);
     case LLI_TT_Q4_1: return g_q4_1(row, xq, n / 32);
+    case LLI_TT_Q4_K: return g_q4_k(row, xq, n / 256);
     default: return dot_generic(type, row, x, n);
     }
 }
