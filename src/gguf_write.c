@@ -355,13 +355,31 @@ int gguf_fill_random_part(void *buf, int type, uint64_t seed, float mean, float 
     case LLI_TT_Q6_K: d_at = 208; break;
     default: break;
     }
+    /* Block scales sized so that weights come out near the magnitudes of trained models (|w| of a
+     * few hundredths): a weight is d times a sub-scale times a quant, and those products differ by
+     * type. Without this, K-quant and q8_0 weights reach tens, and activations overflow F16 caches.
+     * Scales stay within F16's normal range (>= 2^-14). */
+    float d_lo = 0.001f, d_span = 0.02f; /* 4- and 5-bit legacy types: |q - 8| of a few */
+    switch (type) {
+    case LLI_TT_Q8_0: d_lo = 2e-4f, d_span = 4e-4f; break;   /* |q| up to 127 */
+    case LLI_TT_Q2_K: d_lo = 1e-3f, d_span = 2e-3f; break;   /* 4-bit sub-scales, 2-bit quants */
+    case LLI_TT_Q3_K: d_lo = 2e-4f, d_span = 4e-4f; break;   /* 6-bit signed sub-scales, 3-bit quants */
+    case LLI_TT_Q4_K: d_lo = 7e-5f, d_span = 1e-4f; break;   /* 6-bit sub-scales, 4-bit quants */
+    case LLI_TT_Q5_K: d_lo = 6.2e-5f, d_span = 4e-5f; break; /* 6-bit sub-scales, 5-bit quants */
+    case LLI_TT_Q6_K: d_lo = 6.2e-5f, d_span = 4e-5f; break; /* 8-bit sub-scales, 6-bit quants */
+    default: break;
+    }
+    const int k_quant = type == LLI_TT_Q2_K || type == LLI_TT_Q4_K || type == LLI_TT_Q5_K;
     const uint64_t per_block = m_at >= 0 ? 2 : 1;
     for (uint64_t b = off / bb; b < (off + len) / bb; b++) {
         uint8_t *blk = p + (b * bb - off);
         uint64_t k = base + b * per_block + 1;
-        put_half(blk + d_at, 0.001f + 0.02f * uniform(s0, k));
-        /* q4_1/q5_1 add the minimum (so negative for zero-centred weights); K-quants subtract it. */
-        if (m_at >= 0) put_half(blk + m_at, (type == LLI_TT_Q4_1 || type == LLI_TT_Q5_1 ? -0.1f : 0.01f) * uniform(s0, k + 1));
+        put_half(blk + d_at, d_lo + d_span * uniform(s0, k));
+        /* q4_1/q5_1 add the minimum (so negative for zero-centred weights); K-quants subtract it,
+         * times a sub-block minimum, so theirs is on the scale of d. */
+        if (m_at >= 0)
+            put_half(blk + m_at, k_quant ? d_lo + d_span * uniform(s0, k + 1)
+                                         : (type == LLI_TT_Q4_1 || type == LLI_TT_Q5_1 ? -0.1f : 0.01f) * uniform(s0, k + 1));
     }
     return 0;
 }
