@@ -59,7 +59,8 @@ int main(void) {
         for (int64_t i = 0; i < n; i++) finite &= isfinite(deq[i]);
         CHECK(finite, "%s dequantizes to a non-finite value", t->name);
         /* The fast paths use the q8 activations; the others the floats. */
-        int q8 = types[k] == LLI_TT_Q8_0 || types[k] == LLI_TT_Q4_0 || types[k] == LLI_TT_Q4_1 || types[k] == LLI_TT_Q4_K;
+        int q8 = types[k] == LLI_TT_Q8_0 || types[k] == LLI_TT_Q4_0 || types[k] == LLI_TT_Q4_1 || types[k] == LLI_TT_Q4_K ||
+                 types[k] == LLI_TT_Q6_K;
         double want = ref_dot(types[k], row, xq, x, n, q8), scale = 0;
         for (int64_t i = 0; i < n; i++) scale += fabs((double)deq[i] * x[i]);
         float got = lli_vec_dot(types[k], row, x, xq, n);

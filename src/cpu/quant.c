@@ -315,6 +315,29 @@ static float dot_q4_k_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
     return acc;
 }
 
+/* Q6_K with 8-bit activations: in each half of a block, four groups of 32 (one q8 block each), each
+ * group two 16-element sub-blocks with their own int8 scale. */
+static float dot_q6_k_ref(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 210) {
+        float d = half_at(w + 208);
+        const int8_t *sc = (const int8_t *)(w + 192);
+        for (int half = 0; half < 2; half++, x += 4) {
+            const uint8_t *ql = w + 64 * half, *qh = w + 128 + 32 * half;
+            for (int g = 0; g < 4; g++) {
+                int sum[2] = {0, 0};
+                for (int l = 0; l < 32; l++) {
+                    int lo = g & 1 ? ql[l + 32] : ql[l], nib = g < 2 ? lo & 0xf : lo >> 4;
+                    int q = (nib | ((qh[l] >> (2 * g)) & 3) << 4) - 32;
+                    sum[l / 16] += q * x[g].q[l];
+                }
+                acc += d * x[g].d * (float)(sc[8 * half + 2 * g] * sum[0] + sc[8 * half + 2 * g + 1] * sum[1]);
+            }
+        }
+    }
+    return acc;
+}
+
 /* Any type: dequantize a block at a time and multiply with the float activations. */
 static float dot_generic(int type, const uint8_t *w, const float *x, int64_t n) {
     const lli_ttype_info *t = lli_ttype_by_id(type);
@@ -409,6 +432,34 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4_k_avx2(const uint8_
         }
     }
     return hsum8(acc) - mins;
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float dot_q6_k_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0xf), three = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t b = 0; b < nb; b++, w += 210) {
+        float d = half_f16c(w + 208);
+        const int8_t *sc = (const int8_t *)(w + 192);
+        for (int half = 0; half < 2; half++, x += 4) {
+            const uint8_t *ql = w + 64 * half, *qh = w + 128 + 32 * half;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+            for (int g = 0; g < 4; g++) {
+                __m256i lo = g & 1 ? l1 : l0;
+                __m256i nib = g < 2 ? _mm256_and_si256(lo, low) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), low);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 2 * g), three);
+                __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)), off); /* -32..31 */
+                __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)x[g].q);
+                __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q)); /* 16 pair sums */
+                /* lanes 0-7 hold elements 0-15 (first scale), lanes 8-15 elements 16-31 (second) */
+                __m256i scales = _mm256_setr_m128i(_mm_set1_epi16(sc[8 * half + 2 * g]), _mm_set1_epi16(sc[8 * half + 2 * g + 1]));
+                __m256i s32 = _mm256_madd_epi16(p, scales);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * x[g].d), _mm256_cvtepi32_ps(s32), acc);
+            }
+        }
+    }
+    return hsum8(acc);
 }
 
 __attribute__((target("avx2,fma,f16c"))) static float dot_q4_1_avx2(const uint8_t *w, const lli_q8 *x, int64_t nb) {
@@ -534,7 +585,8 @@ void lli_vec_dot4(int type, const void *row, const float *const x[4], const lli_
 }
 
 typedef float (*dot_q8_fn)(const uint8_t *, const lli_q8 *, int64_t);
-static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref, g_q4_k = dot_q4_k_ref;
+static dot_q8_fn g_q8_0 = dot_q8_0_ref, g_q4_0 = dot_q4_0_ref, g_q4_1 = dot_q4_1_ref, g_q4_k = dot_q4_k_ref,
+                 g_q6_k = dot_q6_k_ref;
 static const char *g_simd = "portable";
 
 void lli_quant_init(void) {
@@ -542,6 +594,7 @@ void lli_quant_init(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2, g_q4_k = dot_q4_k_avx2;
+        g_q6_k = dot_q6_k_avx2;
         g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2;
         g4_q8_0 = dot4_q8_0_avx2, g4_q4_0 = dot4_q4_0_avx2, g4_q4_1 = dot4_q4_1_avx2;
         g_quantize = quantize_q8_avx2;
@@ -558,6 +611,7 @@ float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, i
     case LLI_TT_Q4_0: return g_q4_0(row, xq, n / 32);
     case LLI_TT_Q4_1: return g_q4_1(row, xq, n / 32);
     case LLI_TT_Q4_K: return g_q4_k(row, xq, n / 256);
+    case LLI_TT_Q6_K: return g_q6_k(row, xq, n / 256);
     default: return dot_generic(type, row, x, n);
     }
 }
