@@ -323,8 +323,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "lli-mkgguf: %s: %s%s%s, %" PRId64 " layer%s, random weights (seed %" PRIu64 ")\n", out, f,
                 s.preset ? " " : "", s.preset ? s.preset : "", s.n_layer, s.n_layer == 1 ? "" : "s", s.seed);
         if (gguf_writer_write(w, out, progress, NULL)) {
+            int e = errno; /* isatty() may set errno */
             if (isatty(STDERR_FILENO)) fputc('\n', stderr);
-            fprintf(stderr, "lli-mkgguf: cannot write %s: %s\n", out, strerror(errno));
+            fprintf(stderr, "lli-mkgguf: cannot write %s: %s\n", out, strerror(e));
             bad = 1;
         } else {
             if (isatty(STDERR_FILENO)) fputc('\n', stderr);
