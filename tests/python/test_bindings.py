@@ -1,4 +1,5 @@
 """The Python bindings against the real default model (SmolLM2-135M-Instruct, Q4_1)."""
+import json
 import os
 import re
 import shutil
@@ -194,3 +195,18 @@ def test_converter_refuses_damaged_gguf(gguf_path, tmp_path):
         llminfer.convert(src, tmp_path / "out")
     assert "cut.gguf" in e.value.message
     assert re.search(r"truncated|more than the file can hold", e.value.message)
+
+
+def test_tokenizer_matches_llama_cpp_goldens(model_dir):
+    goldens = json.loads((ROOT / "tests" / "goldens" / "smollm2.json").read_text())
+    with llminfer.Model.load(model_dir, vocab_only=True) as m:
+        for case in goldens["tokenize"]:
+            ids = m.tokenize(case["text"])
+            assert ids == case["ids"], case["text"]
+            assert m.detokenize(ids) == case["text"]
+        chat = m.tokenize("<|im_start|>user\nHi<|im_end|>\n", add_special=False, parse_special=True)
+        assert chat[0] == 1 and m.token_to_piece(chat[0]) == b"<|im_start|>"
+        assert m.tokenize("<|im_start|>", add_special=False, parse_special=False) != [1]
+        assert m.tokenize("") == []
+        with pytest.raises(llminfer.InvalidArgumentError):
+            m.token_to_piece(10**9)

@@ -211,6 +211,39 @@ class Model:
         d["layer_range"] = self.layer_range
         return d
 
+    def tokenize(self, text, add_special: bool = True, parse_special: bool = False) -> List[int]:
+        """Token ids of `text` (str or bytes). add_special adds the model's BOS/EOS as its tokenizer
+        says; parse_special turns special-token texts such as "<|im_start|>" into their tokens."""
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        need = ctypes.c_size_t()
+        st = _L.lli_tokenize(self._handle(), data, len(data), int(add_special), int(parse_special), None, 0,
+                             ctypes.byref(need))
+        if st not in (OK, E_BUFFER_TOO_SMALL):
+            _check(st)
+        buf = (ctypes.c_int32 * max(need.value, 1))()
+        _check(_L.lli_tokenize(self._handle(), data, len(data), int(add_special), int(parse_special), buf, need.value,
+                               ctypes.byref(need)))
+        return list(buf[:need.value])
+
+    def token_to_piece(self, token: int) -> bytes:
+        """The bytes one token stands for (a piece may be part of a UTF-8 character)."""
+        buf = ctypes.create_string_buffer(256)
+        n = ctypes.c_size_t()
+        _check(_L.lli_token_to_piece(self._handle(), int(token), buf, 256, ctypes.byref(n)))
+        return buf.raw[:n.value]
+
+    def detokenize(self, tokens, remove_special: bool = False) -> str:
+        """Text of a token sequence; invalid UTF-8 is replaced."""
+        ids = (ctypes.c_int32 * max(len(tokens), 1))(*tokens)
+        need = ctypes.c_size_t()
+        st = _L.lli_detokenize(self._handle(), ids, len(tokens), int(remove_special), None, 0, ctypes.byref(need))
+        if st not in (OK, E_BUFFER_TOO_SMALL):
+            _check(st)
+        buf = ctypes.create_string_buffer(max(need.value, 1))
+        _check(_L.lli_detokenize(self._handle(), ids, len(tokens), int(remove_special), buf, need.value,
+                                 ctypes.byref(need)))
+        return buf.raw[:need.value].decode(errors="replace")
+
     def __repr__(self) -> str:
         if self._h is None:
             return "<llminfer.Model (closed)>"

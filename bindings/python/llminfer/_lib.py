@@ -41,6 +41,12 @@ _SIGNATURES = {
     "lli_convert_params_set_threads": (c_status, [_P, ctypes.c_int]),
     "lli_convert_params_set_progress": (c_status, [_P, PROGRESS_FN, _P]),
     "lli_convert_gguf": (c_status, [ctypes.c_char_p, ctypes.c_char_p, _P]),
+    "lli_tokenize": (c_status, [_P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                                ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
+    "lli_token_to_piece": (c_status, [_P, ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t,
+                                      ctypes.POINTER(ctypes.c_size_t)]),
+    "lli_detokenize": (c_status, [_P, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, ctypes.c_int, ctypes.c_char_p,
+                                  ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
 }
 
 
