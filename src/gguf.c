@@ -74,7 +74,7 @@ static int rd_str(cursor *c, gguf_str *s, uint64_t *claimed) {
     return 0;
 }
 
-static size_t scalar_size(uint32_t t) {
+size_t gguf_scalar_size(uint32_t t) {
     switch (t) {
     case GGUF_UINT8: case GGUF_INT8: case GGUF_BOOL: return 1;
     case GGUF_UINT16: case GGUF_INT16: return 2;
@@ -121,7 +121,7 @@ static lli_status parse_value(cursor *c, gguf_kv *kv, uint64_t i) {
         if (kv->elem_type == GGUF_ARRAY)
             return lli_fail(LLI_E_FORMAT, "%s is a nested array, which GGUF readers do not accept", what);
         /* Each string needs at least its 8-byte length; a fixed-size element its size. */
-        size_t es = kv->elem_type == GGUF_STRING ? 8 : scalar_size(kv->elem_type);
+        size_t es = kv->elem_type == GGUF_STRING ? 8 : gguf_scalar_size(kv->elem_type);
         if (!es) return lli_fail(LLI_E_FORMAT, "%s holds an array of unknown type %u", what, kv->elem_type);
         if (kv->n > left(c) / es)
             return lli_fail(LLI_E_FORMAT, "%s claims %llu elements, more than the file can hold (%zu bytes remain)", what,
@@ -137,7 +137,7 @@ static lli_status parse_value(cursor *c, gguf_kv *kv, uint64_t i) {
             }
         return LLI_OK;
     }
-    size_t sz = scalar_size(kv->type);
+    size_t sz = gguf_scalar_size(kv->type);
     if (!sz) return lli_fail(LLI_E_FORMAT, "%s has unknown value type %u", what, kv->type);
     kv->n = 1;
     return take(c, sz, &kv->data) ? truncated(what, -1, 0, 0) : LLI_OK;
@@ -367,7 +367,7 @@ const gguf_kv *gguf_find(const gguf_file *f, const char *key) {
 
 static int scalar_i64(uint32_t type, const uint8_t *p, int64_t *out) {
     uint64_t u = 0;
-    size_t sz = scalar_size(type);
+    size_t sz = gguf_scalar_size(type);
     for (size_t i = 0; i < sz; i++) u |= (uint64_t)p[i] << (8 * i);
     switch (type) {
     case GGUF_UINT8: case GGUF_UINT16: case GGUF_UINT32: *out = (int64_t)u; return 0;
@@ -427,12 +427,12 @@ int gguf_get_str(const gguf_file *f, const char *key, gguf_str *out) {
 
 int gguf_arr_f64(const gguf_kv *kv, uint64_t i, double *out) {
     if (!kv || kv->type != GGUF_ARRAY || i >= kv->n || !kv->data) return -1;
-    return scalar_f64(kv->elem_type, kv->data + i * scalar_size(kv->elem_type), out);
+    return scalar_f64(kv->elem_type, kv->data + i * gguf_scalar_size(kv->elem_type), out);
 }
 
 int gguf_arr_i64(const gguf_kv *kv, uint64_t i, int64_t *out) {
     if (!kv || kv->type != GGUF_ARRAY || i >= kv->n || !kv->data) return -1;
-    return scalar_i64(kv->elem_type, kv->data + i * scalar_size(kv->elem_type), out);
+    return scalar_i64(kv->elem_type, kv->data + i * gguf_scalar_size(kv->elem_type), out);
 }
 
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {

@@ -77,4 +77,7 @@ int gguf_arr_i64(const gguf_kv *kv, uint64_t i, int64_t *out);
 
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
 
+/* Bytes of one value of a scalar type; 0 for strings, arrays and unknown types. */
+size_t gguf_scalar_size(uint32_t type);
+
 #endif

@@ -59,16 +59,6 @@ static int fail(int e) {
 
 /* ---- metadata ------------------------------------------------------------------------------- */
 
-static size_t elem_size(int t) {
-    switch (t) {
-    case GGUF_UINT8: case GGUF_INT8: case GGUF_BOOL: return 1;
-    case GGUF_UINT16: case GGUF_INT16: return 2;
-    case GGUF_UINT32: case GGUF_INT32: case GGUF_FLOAT32: return 4;
-    case GGUF_UINT64: case GGUF_INT64: case GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 static int put_le(lli_bytebuf *b, uint64_t v, size_t n) {
     uint8_t x[8];
     for (size_t i = 0; i < n; i++) x[i] = (uint8_t)(v >> (8 * i));
@@ -114,7 +104,7 @@ static int end_key(gguf_writer *w, const char *key, size_t mark, int bad) {
 static int scalar(gguf_writer *w, const char *key, uint32_t type, uint64_t bits) {
     size_t mark;
     if (begin_key(w, key, type, &mark)) return -1;
-    return end_key(w, key, mark, put_le(&w->kv, bits, elem_size((int)type)) ? 1 : 0);
+    return end_key(w, key, mark, put_le(&w->kv, bits, gguf_scalar_size((uint32_t)type)) ? 1 : 0);
 }
 
 int gguf_writer_str(gguf_writer *w, const char *key, const char *value) {
@@ -158,7 +148,7 @@ int gguf_writer_arr_str(gguf_writer *w, const char *key, const char *const *v, s
 }
 
 int gguf_writer_arr(gguf_writer *w, const char *key, int elem_type, const void *values, size_t n) {
-    size_t es = elem_size(elem_type), mark;
+    size_t es = gguf_scalar_size((uint32_t)elem_type), mark;
     if (!es || (n && !values)) return fail(EINVAL);
     if (begin_key(w, key, GGUF_ARRAY, &mark)) return -1;
     int bad = lli_bytebuf_u32(&w->kv, (uint32_t)elem_type) || lli_bytebuf_u64(&w->kv, n);
