@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "context.h"
 #include "cpu/quant.h"
 #include "error.h"
 #include "kv_cache.h"
@@ -83,8 +84,11 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     if (hp->head_dim > 512 || hp->rope_dim % 2)
         return lli_fail(LLI_E_UNSUPPORTED, "head size %lld / rope dimensions %lld are not supported", (long long)hp->head_dim,
                         (long long)hp->rope_dim);
-    struct lli_context_params defaults = {0, 512};
-    if (!params) params = &defaults;
+    struct lli_context_params defaults;
+    if (!params) {
+        lli_context_params_defaults(&defaults);
+        params = &defaults;
+    }
     lli_context *c = calloc(1, sizeof *c);
     if (!c) return lli_fail(LLI_E_NOMEM, "out of memory");
     c->model = m;

@@ -16,8 +16,11 @@ lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params
     *out = NULL;
     if (!model) return lli_fail(LLI_E_INVALID_ARG, "lli_kv_cache_create: model is NULL");
     if (model->vocab_only) return lli_fail(LLI_E_INVALID_ARG, "lli_kv_cache_create: the model was loaded vocab-only");
-    struct lli_kv_cache_params defaults = {4096, 16};
-    if (!params) params = &defaults;
+    struct lli_kv_cache_params defaults;
+    if (!params) {
+        lli_kv_cache_params_defaults(&defaults);
+        params = &defaults;
+    }
     lli_kv_cache *kv = calloc(1, sizeof *kv);
     if (!kv) return lli_fail(LLI_E_NOMEM, "out of memory");
     const lli_hparams *hp = &model->mf->hp;

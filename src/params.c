@@ -135,12 +135,16 @@ lli_status lli_convert_params_set_progress(lli_convert_params *p, lli_progress_f
     return LLI_OK;
 }
 
+void lli_kv_cache_params_defaults(struct lli_kv_cache_params *p) {
+    p->capacity = 4096;
+    p->block_size = 16;
+}
+
 lli_status lli_kv_cache_params_create(lli_kv_cache_params **out) {
     NEED(out, "out");
     *out = calloc(1, sizeof **out);
     if (!*out) return lli_fail(LLI_E_NOMEM, "out of memory");
-    (*out)->capacity = 4096;
-    (*out)->block_size = 16;
+    lli_kv_cache_params_defaults(*out);
     return LLI_OK;
 }
 
@@ -162,11 +166,16 @@ lli_status lli_kv_cache_params_set_block_size(lli_kv_cache_params *p, int block_
     return LLI_OK;
 }
 
+void lli_context_params_defaults(struct lli_context_params *p) {
+    p->n_threads = 0;
+    p->max_batch = 512;
+}
+
 lli_status lli_context_params_create(lli_context_params **out) {
     NEED(out, "out");
     *out = calloc(1, sizeof **out);
     if (!*out) return lli_fail(LLI_E_NOMEM, "out of memory");
-    (*out)->max_batch = 512;
+    lli_context_params_defaults(*out);
     return LLI_OK;
 }
 

@@ -35,5 +35,7 @@ struct lli_context_params {
 
 void lli_model_params_defaults(struct lli_model_params *p);
 void lli_convert_params_defaults(struct lli_convert_params *p);
+void lli_kv_cache_params_defaults(struct lli_kv_cache_params *p);
+void lli_context_params_defaults(struct lli_context_params *p);
 
 #endif

@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "context.h"
 #include "error.h"
 #include "llminfer.h"
-
-int64_t lli_context_n_vocab(const lli_context *c);
 
 enum stage_kind { ST_GREEDY, ST_TEMP, ST_TOP_K, ST_TOP_P, ST_MIN_P, ST_PENALTIES, ST_DIST };
 

@@ -193,11 +193,6 @@ int lli_cpu_type_supported(int type) {
     }
 }
 
-int lli_cpu_type_block(int type) {
-    const lli_ttype_info *t = lli_ttype_by_id(type);
-    return t ? (int)t->block : 0;
-}
-
 void lli_dequant_row(int type, const void *row, float *out, int64_t n) {
     const uint8_t *p = row;
     if (type == LLI_TT_F32) {

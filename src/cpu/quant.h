@@ -16,8 +16,6 @@ uint16_t lli_f32_to_f16(float f);
 
 /* 1 if the type has a kernel here. */
 int lli_cpu_type_supported(int type);
-/* Elements per block of the type. */
-int lli_cpu_type_block(int type);
 
 /* Row of n elements (n a multiple of the block) to floats. */
 void lli_dequant_row(int type, const void *row, float *out, int64_t n);

@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     printf("%-28s %s\n", "verified", verify ? "yes (SHA-256 of every fragment)" : "no");
     printf("%-28s %.3f s\n", "load time", secs);
     lli_model_info_int(m, LLI_INFO_N_TENSORS, &n);
-    if (tensors || n <= 0) {
+    if (tensors) {
         for (int64_t i = 0; i < n; i++) {
             const char *name, *type;
             int nd;
