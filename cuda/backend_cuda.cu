@@ -56,8 +56,9 @@ void cuda_destroy(lli_backend *be) {
 }
 
 const lli_backend_ops k_cuda_ops = {
-    "cuda", LLI_BACKEND_CUDA, 0, cuda_alloc, cuda_free, cuda_upload, cuda_destroy,
+    "cuda", LLI_BACKEND_CUDA, 0, cuda_alloc, cuda_free, cuda_upload, nullptr, nullptr, cuda_destroy,
     nullptr, nullptr, nullptr,  // compute: the kernels come with the CUDA issue
+    nullptr,
 };
 
 }  // namespace

@@ -12,8 +12,13 @@
  * - Symbols are exported under the version node `LLMINFER_1`; new functions get new nodes, existing
  *   ones never change their signature or meaning.
  *
- * Thread safety: a loaded ::lli_model is read-only and may be shared by any number of threads.
- * Parameter objects, contexts, KV caches, batches and samplers must be used by one thread at a time.
+ * Thread safety: a loaded ::lli_model is read-only; every function taking a const model may be
+ * called from any number of threads at once, and several contexts (each with its own KV cache) may
+ * run lli_decode() on one model in parallel. Every other object (parameter objects, contexts, KV
+ * caches, batches, samplers, KV states) must be used by one thread at a time; a KV cache shared by
+ * two contexts counts as used by both. The status functions (lli_status_str(), lli_last_error(),
+ * lli_version()) are safe everywhere; lli_last_error() reports the calling thread's last failure.
+ * lli_kv_state_load() with background set runs its own thread, which touches only the state.
  */
 #ifndef LLMINFER_H
 #define LLMINFER_H
@@ -506,6 +511,31 @@ LLI_API lli_status lli_kv_cache_params_set_capacity(lli_kv_cache_params *params,
  */
 LLI_API lli_status lli_kv_cache_params_set_block_size(lli_kv_cache_params *params, int block_size);
 
+/** KV storage type: IEEE half precision (the default). */
+#define LLI_KV_TYPE_F16 0
+/** KV storage type: 8-bit integers with one scale per token, head and layer (about half the memory of F16). */
+#define LLI_KV_TYPE_Q8 1
+
+/**
+ * @brief How keys and values are stored.
+ * @param params The parameters.
+ * @param type   ::LLI_KV_TYPE_F16 or ::LLI_KV_TYPE_Q8.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_kv_cache_params_set_type(lli_kv_cache_params *params, int type);
+
+/**
+ * @brief Whether full blocks are kept for prefix reuse after their sequences are freed (default 1).
+ *
+ * With it on, a block that fills up is indexed by a hash of its tokens and of every token before
+ * it; lli_kv_seq_create_with_prefix() finds such blocks, and freed ones stay cached until the space
+ * is needed, the least recently used evicted first.
+ * @param params The parameters.
+ * @param enable 1 or 0.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_kv_cache_params_set_prefix_cache(lli_kv_cache_params *params, int enable);
+
 /**
  * @brief Create a paged KV cache for a model.
  * @param model  The model.
@@ -528,6 +558,23 @@ LLI_API void lli_kv_cache_free(lli_kv_cache *kv);
  * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
  */
 LLI_API lli_status lli_kv_seq_create(lli_kv_cache *kv, lli_seq_id *out);
+
+/**
+ * @brief Start a new sequence for a prompt, reusing the cached blocks its first tokens fill.
+ *
+ * Whole blocks whose tokens, and all tokens before them, equal the prompt's are attached to the new
+ * sequence without computation. At most n_tokens - 1 tokens are reused, so that the host always
+ * decodes at least the last prompt token and gets its logits. The host then decodes
+ * tokens[*n_reused ..] at positions *n_reused onward. Counts prefix hits and misses in blocks.
+ * @param kv       The cache.
+ * @param tokens   The prompt.
+ * @param n_tokens Its length, >= 0.
+ * @param[out] out      Receives the sequence id.
+ * @param[out] n_reused Receives the number of prompt tokens already in the cache (a multiple of the block size).
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
+ */
+LLI_API lli_status lli_kv_seq_create_with_prefix(lli_kv_cache *kv, const lli_token *tokens, int64_t n_tokens,
+                                                 lli_seq_id *out, int64_t *n_reused);
 
 /**
  * @brief Free a sequence and release its blocks.
@@ -565,7 +612,7 @@ LLI_API lli_status lli_kv_seq_truncate(lli_kv_cache *kv, lli_seq_id seq, int64_t
 LLI_API lli_status lli_kv_seq_length(const lli_kv_cache *kv, lli_seq_id seq, int64_t *out);
 
 /**
- * @brief Blocks not used by any sequence.
+ * @brief Blocks available for new tokens: empty ones plus cached ones that would be evicted.
  * @param kv The cache.
  * @param[out] out Receives the count.
  * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
@@ -581,6 +628,51 @@ LLI_API lli_status lli_kv_free_blocks(const lli_kv_cache *kv, int64_t *out);
  * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
  */
 LLI_API lli_status lli_kv_seq_fits(const lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens, int *out);
+
+/**
+ * @brief Blocks a sequence holds (shared ones included).
+ * @param kv  The cache.
+ * @param seq The sequence.
+ * @param[out] out Receives the count.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_kv_seq_blocks(const lli_kv_cache *kv, lli_seq_id seq, int64_t *out);
+
+/** lli_kv_stat() key: blocks in the cache. */
+#define LLI_KV_STAT_BLOCKS_TOTAL 0
+/** lli_kv_stat() key: blocks held by at least one sequence. */
+#define LLI_KV_STAT_BLOCKS_USED 1
+/** lli_kv_stat() key: blocks held by more than one sequence. */
+#define LLI_KV_STAT_BLOCKS_SHARED 2
+/** lli_kv_stat() key: blocks held by no sequence but kept for prefix reuse. */
+#define LLI_KV_STAT_BLOCKS_CACHED 3
+/** lli_kv_stat() key: empty blocks. */
+#define LLI_KV_STAT_BLOCKS_EMPTY 4
+/** lli_kv_stat() key: prompt blocks found in the cache by lli_kv_seq_create_with_prefix(). */
+#define LLI_KV_STAT_PREFIX_HITS 5
+/** lli_kv_stat() key: prompt blocks looked for and not found. */
+#define LLI_KV_STAT_PREFIX_MISSES 6
+/** lli_kv_stat() key: cached blocks evicted to make room. */
+#define LLI_KV_STAT_EVICTIONS 7
+/** lli_kv_stat() key: bytes of key and value storage. */
+#define LLI_KV_STAT_BYTES 8
+/** lli_kv_stat() key: bytes one block takes. */
+#define LLI_KV_STAT_BLOCK_BYTES 9
+/** lli_kv_stat() key: tokens per block. */
+#define LLI_KV_STAT_BLOCK_SIZE 10
+/** lli_kv_stat() key: live sequences. */
+#define LLI_KV_STAT_SEQUENCES 11
+/** lli_kv_stat() key: the storage type, ::LLI_KV_TYPE_F16 or ::LLI_KV_TYPE_Q8. */
+#define LLI_KV_STAT_TYPE 12
+
+/**
+ * @brief Read one of the cache's statistics.
+ * @param kv  The cache.
+ * @param key One of the LLI_KV_STAT_ keys.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument or unknown key).
+ */
+LLI_API lli_status lli_kv_stat(const lli_kv_cache *kv, int key, int64_t *out);
 
 /**
  * @brief Save a sequence's KV state to a file (zstd-compressed, with a SHA-256 and the model's id).
@@ -601,6 +693,80 @@ LLI_API lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const
  *         ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
  */
 LLI_API lli_status lli_kv_seq_restore(lli_kv_cache *kv, const char *path, lli_seq_id *out);
+
+/**
+ * @brief Save a sequence's KV state into memory, in the same form as lli_kv_seq_save().
+ *
+ * Call it with buf NULL (or too small) to learn the size: it then fails with
+ * ::LLI_E_BUFFER_TOO_SMALL and sets *size.
+ * @param kv       The cache.
+ * @param seq      The sequence.
+ * @param buf      Where to write, or NULL.
+ * @param capacity Bytes at buf.
+ * @param[out] size Receives the bytes written, or needed.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_kv_seq_save_buffer(const lli_kv_cache *kv, lli_seq_id seq, void *buf, size_t capacity,
+                                          size_t *size);
+
+/**
+ * @brief Restore a sequence saved by lli_kv_seq_save_buffer() (or read from a saved file).
+ * @param kv   The cache.
+ * @param buf  The saved bytes.
+ * @param size Their count.
+ * @param[out] out Receives the new sequence's id.
+ * @return As lli_kv_seq_restore(), without ::LLI_E_IO.
+ */
+LLI_API lli_status lli_kv_seq_restore_buffer(lli_kv_cache *kv, const void *buf, size_t size, lli_seq_id *out);
+
+/** A saved sequence read, decompressed and verified in memory, ready to enter a cache. */
+typedef struct lli_kv_state lli_kv_state;
+
+/**
+ * @brief Read, decompress and verify a saved sequence without touching any cache.
+ *
+ * With background set, the work runs on a thread of its own and the call returns at once: a host
+ * starts it ahead of need so that the sequence is ready when it is scheduled again.
+ * lli_kv_state_wait() and lli_kv_seq_restore_state() wait for it.
+ * @param path       The file written by lli_kv_seq_save().
+ * @param background 1 to load on a background thread, 0 to load now.
+ * @param[out] out   Receives the state; free it with lli_kv_state_free().
+ * @return ::LLI_OK, or when loading now, the errors of lli_kv_seq_restore() but ::LLI_E_KV_FULL.
+ */
+LLI_API lli_status lli_kv_state_load(const char *path, int background, lli_kv_state **out);
+
+/**
+ * @brief Wait for a state's loading to finish.
+ * @param state The state.
+ * @return The status of the load: ::LLI_OK, ::LLI_E_IO, ::LLI_E_FORMAT, ::LLI_E_CHECKSUM, ::LLI_E_NOMEM
+ *         or ::LLI_E_INVALID_ARG; the message is the load's.
+ */
+LLI_API lli_status lli_kv_state_wait(lli_kv_state *state);
+
+/**
+ * @brief Tokens a loaded state holds.
+ * @param state The state (waited for first).
+ * @param[out] out Receives the count.
+ * @return As lli_kv_state_wait().
+ */
+LLI_API lli_status lli_kv_state_length(lli_kv_state *state, int64_t *out);
+
+/**
+ * @brief Enter a loaded state into a cache as a new sequence; all or nothing.
+ *
+ * The state stays valid and can be restored again.
+ * @param kv    The cache.
+ * @param state The state (waited for first).
+ * @param[out] out Receives the new sequence's id.
+ * @return As lli_kv_seq_restore().
+ */
+LLI_API lli_status lli_kv_seq_restore_state(lli_kv_cache *kv, lli_kv_state *state, lli_seq_id *out);
+
+/**
+ * @brief Free a state, waiting for its background load first. NULL is ignored.
+ * @param state The state.
+ */
+LLI_API void lli_kv_state_free(lli_kv_state *state);
 
 /** @} */
 
@@ -736,6 +902,39 @@ LLI_API lli_status lli_get_logits(const lli_context *ctx, int32_t entry, const f
  * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_get_hidden(const lli_context *ctx, int32_t entry, const float **out);
+
+/** lli_context_stat() key: steps run by lli_decode(). */
+#define LLI_CTX_STAT_STEPS 0
+/** lli_context_stat() key: prefill tokens: entries of sequences that had more than one entry in their step. */
+#define LLI_CTX_STAT_PREFILL_TOKENS 1
+/** lli_context_stat() key: decode tokens: entries of sequences that had one entry in their step. */
+#define LLI_CTX_STAT_DECODE_TOKENS 2
+/** lli_context_stat() key: nanoseconds spent in lli_decode(). */
+#define LLI_CTX_STAT_TIME_NS 3
+/** lli_context_stat() key: the part of ::LLI_CTX_STAT_TIME_NS owed to prefill tokens (each step split by its token counts). */
+#define LLI_CTX_STAT_PREFILL_NS 4
+/** lli_context_stat() key: the part of ::LLI_CTX_STAT_TIME_NS owed to decode tokens. */
+#define LLI_CTX_STAT_DECODE_NS 5
+/** lli_context_stat() key: nanoseconds in matrix products (host time; the whole step on asynchronous backends). */
+#define LLI_CTX_STAT_MATMUL_NS 6
+/** lli_context_stat() key: nanoseconds in attention over the KV cache (host time). */
+#define LLI_CTX_STAT_ATTENTION_NS 7
+
+/**
+ * @brief Read one of the context's counters, accumulated since creation or the last reset.
+ * @param ctx The context.
+ * @param key One of the LLI_CTX_STAT_ keys.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument or unknown key).
+ */
+LLI_API lli_status lli_context_stat(const lli_context *ctx, int key, int64_t *out);
+
+/**
+ * @brief Set the context's counters to zero.
+ * @param ctx The context.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_context_stats_reset(lli_context *ctx);
 
 /** @} */
 

@@ -46,3 +46,11 @@ lli_status lli_backend_open(int kind, lli_backend **out) {
 void lli_backend_close(lli_backend *be) {
     if (be) be->ops->destroy(be);
 }
+
+lli_status lli_backend_status(const lli_backend *be, lli_status st) {
+    if (st != LLI_OK && be->ops->error_text) {
+        const char *text = be->ops->error_text();
+        lli_fail(st, "%s backend: %s", be->ops->name, text && *text ? text : "unknown failure");
+    }
+    return st;
+}

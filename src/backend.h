@@ -27,7 +27,10 @@ typedef struct lli_attn_args {
 } lli_attn_args;
 
 /* The operations of the forward pass. `exec` is the backend's execution resource of the calling
- * context (the CPU thread pool, a CUDA stream). Buffers are backend memory. */
+ * context (the CPU thread pool, a CUDA stream). Float buffers, weights and the KV cache's storage
+ * are backend memory (from alloc); index arrays (tokens, positions, sequence ids, the KV cache's
+ * block tables) are host memory, which a device backend copies over itself. Operations may run
+ * asynchronously; finish() waits for them and reports the first failure. */
 typedef struct lli_compute_ops {
     /* out[i] = rows tokens[i] of an embedding table, as floats */
     void (*embed)(void *exec, const struct lli_tensor *table, const int32_t *tokens, int64_t n, float *out);
@@ -44,6 +47,8 @@ typedef struct lli_compute_ops {
     /* gate = silu(gate) * up */
     void (*swiglu)(void *exec, float *gate, const float *up, int64_t count);
     void (*attention)(void *exec, const lli_attn_args *args);
+    /* Wait for the operations issued so far; LLI_OK, or the first failure (with lli_fail's message). */
+    lli_status (*finish)(void *exec);
 } lli_compute_ops;
 
 typedef struct lli_backend_ops {
@@ -56,11 +61,18 @@ typedef struct lli_backend_ops {
     void (*free)(lli_backend *be, void *buf);
     /* Copy host bytes into memory from alloc(). Safe to call from several loader threads at once. */
     lli_status (*upload)(lli_backend *be, void *dst, uint64_t offset, const void *src, uint64_t bytes);
+    /* Copy bytes from memory from alloc() to the host, and between two such buffers. Synchronous. */
+    lli_status (*download)(lli_backend *be, void *dst, const void *src, uint64_t offset, uint64_t bytes);
+    lli_status (*copy)(lli_backend *be, void *dst, uint64_t dst_offset, const void *src, uint64_t src_offset,
+                       uint64_t bytes);
     void (*destroy)(lli_backend *be);
     /* Execution resources for one context (threads, streams), and the forward pass's operations. */
     void *(*exec_create)(lli_backend *be, int n_threads);
     void (*exec_free)(lli_backend *be, void *exec);
     const lli_compute_ops *compute;
+    /* The calling thread's message for the backend's last failure, for backends built apart from the
+     * core (which cannot call lli_fail); NULL when the backend reports through lli_fail itself. */
+    const char *(*error_text)(void);
 } lli_backend_ops;
 
 struct lli_backend {
@@ -71,6 +83,9 @@ struct lli_backend {
 /* Open the backend a model asks for (LLI_BACKEND_AUTO tries CUDA, then the CPU). */
 lli_status lli_backend_open(int kind, lli_backend **out);
 void lli_backend_close(lli_backend *be);
+
+/* Record a failing backend call's message (from error_text) as the thread's last error; returns st. */
+lli_status lli_backend_status(const lli_backend *be, lli_status st);
 
 lli_status lli_backend_cpu_create(lli_backend **out);
 

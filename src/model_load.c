@@ -53,18 +53,18 @@ static lli_status place_fragment(load_state *s, int64_t index) {
         lf->buf_is_host = 1;
         st = lf->buf ? LLI_OK : lli_fail(LLI_E_NOMEM, "out of memory for fragment %s", f->name);
     } else {
-        st = be->ops->alloc(be, n, &lf->buf);
+        st = lli_backend_status(be, be->ops->alloc(be, n, &lf->buf));
     }
     if (st == LLI_OK) {
         if (f->compression == LLI_COMPRESS_NONE) {
-            st = be->ops->upload(be, lf->buf, 0, lli_frag_raw_payload(&map), f->raw_size);
+            st = lli_backend_status(be, be->ops->upload(be, lf->buf, 0, lli_frag_raw_payload(&map), f->raw_size));
         } else if (host) {
             st = lli_frag_decompress(m->mf, index, &map, lf->buf);
         } else {
             void *staging = malloc((size_t)n);
             st = staging ? lli_frag_decompress(m->mf, index, &map, staging)
                          : lli_fail(LLI_E_NOMEM, "out of memory staging fragment %s", f->name);
-            if (st == LLI_OK) st = be->ops->upload(be, lf->buf, 0, staging, f->raw_size);
+            if (st == LLI_OK) st = lli_backend_status(be, be->ops->upload(be, lf->buf, 0, staging, f->raw_size));
             free(staging);
         }
     }

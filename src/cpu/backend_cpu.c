@@ -30,6 +30,19 @@ static lli_status cpu_upload(lli_backend *be, void *dst, uint64_t offset, const 
     return LLI_OK;
 }
 
+static lli_status cpu_download(lli_backend *be, void *dst, const void *src, uint64_t offset, uint64_t bytes) {
+    (void)be;
+    memcpy(dst, (const char *)src + offset, (size_t)bytes);
+    return LLI_OK;
+}
+
+static lli_status cpu_copy(lli_backend *be, void *dst, uint64_t dst_offset, const void *src, uint64_t src_offset,
+                           uint64_t bytes) {
+    (void)be;
+    memmove((char *)dst + dst_offset, (const char *)src + src_offset, (size_t)bytes);
+    return LLI_OK;
+}
+
 static void cpu_destroy(lli_backend *be) { free(be); }
 
 static void *cpu_exec_create(lli_backend *be, int n_threads) {
@@ -49,6 +62,8 @@ static const lli_backend_ops k_cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
     .destroy = cpu_destroy,
     .exec_create = cpu_exec_create,
     .exec_free = cpu_exec_free,

@@ -261,6 +261,12 @@ static void cpu_attention(void *exec, const lli_attn_args *a) {
     free(j.scores);
 }
 
+/* Every operation above has finished when it returns. */
+static lli_status cpu_finish(void *exec) {
+    (void)exec;
+    return LLI_OK;
+}
+
 const lli_compute_ops lli_cpu_compute_ops = {
     .embed = cpu_embed,
     .rms_norm = cpu_rms_norm,
@@ -270,4 +276,5 @@ const lli_compute_ops lli_cpu_compute_ops = {
     .rope = cpu_rope,
     .swiglu = cpu_swiglu,
     .attention = cpu_attention,
+    .finish = cpu_finish,
 };
