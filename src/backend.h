@@ -47,6 +47,8 @@ typedef struct lli_compute_ops {
     /* gate = silu(gate) * up */
     void (*swiglu)(void *exec, float *gate, const float *up, int64_t count);
     void (*attention)(void *exec, const lli_attn_args *args);
+    /* dst[i] = src row rows[i] (rows is host memory), rows of dim floats */
+    void (*gather_rows)(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst);
     /* Wait for the operations issued so far; LLI_OK, or the first failure (with lli_fail's message). */
     lli_status (*finish)(void *exec);
 } lli_compute_ops;

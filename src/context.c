@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "batch.h"
 #include "context.h"
@@ -30,20 +31,32 @@ struct lli_context {
     const lli_tensor *embd, *out_norm, *output;
     const float *freq_factors;
     float theta_scale, freq_scale;
-    /* scratch, sized for max_batch entries */
-    float *x, *xb, *q, *k, *v, *att, *gate, *up;
+    /* scratch in backend memory, sized for max_batch entries */
+    float *x, *xb, *q, *k, *v, *att, *gate, *up, *xg, *xo;
     void *q8;
+    float *logits_dev;       /* [entries that asked][n_vocab] */
+    int32_t logits_dev_rows;
+    /* host memory */
     int64_t *pos;
     int32_t *tokens, *seqs;
-    lli_seq_id *step_seqs; /* the distinct sequences of a step, and their new tokens */
+    lli_seq_id *step_seqs; /* the distinct sequences of a step, their new tokens, and those tokens */
     int64_t *step_counts;
-    /* outputs of the last step */
+    lli_token *step_tokens;
+    int32_t *out_entries;  /* entries that asked for output, in order */
+    /* outputs of the last step, on the host */
     float *logits;     /* [entries that asked][n_vocab], when the model ends at its last layer */
     float *hidden;     /* [entries that asked][n_embd] */
     int32_t *logit_row; /* per entry: row in logits, -1 if none */
     int32_t n_entries;
-    float *xo;
+    /* counters (lli_context_stat) */
+    int64_t steps, prefill_tokens, decode_tokens, time_ns, prefill_ns, decode_ns, matmul_ns, attention_ns;
 };
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static const lli_tensor *need(const lli_model *m, const char *name, lli_status *st) {
     const lli_tensor *t = lli_model_tensor(m, name);
@@ -62,12 +75,21 @@ static const lli_tensor *layer_tensor(const lli_model *m, int l, const char *suf
 
 void lli_context_free(lli_context *c) {
     if (!c) return;
-    if (c->exec) c->model->backend->ops->exec_free(c->model->backend, c->exec);
+    lli_backend *be = c->model->backend;
+    if (c->exec) be->ops->exec_free(be, c->exec);
+    void *dev[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->gate, c->up, c->xg, c->xo, c->q8, c->logits_dev};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+        if (dev[i]) be->ops->free(be, dev[i]);
     free(c->layers);
-    free(c->x), free(c->xb), free(c->q), free(c->k), free(c->v), free(c->att), free(c->gate), free(c->up);
-    free(c->q8), free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->hidden), free(c->logit_row), free(c->xo);
-    free(c->step_seqs), free(c->step_counts);
+    free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->hidden), free(c->logit_row);
+    free(c->step_seqs), free(c->step_counts), free(c->step_tokens), free(c->out_entries);
     free(c);
+}
+
+/* Backend memory for n floats (or bytes, for the quantized scratch). */
+static void dev_alloc(lli_context *c, void *out, uint64_t bytes, lli_status *st) {
+    lli_backend *be = c->model->backend;
+    if (*st == LLI_OK) *st = lli_backend_status(be, be->ops->alloc(be, bytes, (void **)out));
 }
 
 lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_context_params *params, lli_context **out) {
@@ -144,25 +166,29 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     int64_t B = c->max_batch, E = hp->n_embd, QD = hp->n_head * hp->head_dim, KD = hp->n_head_kv * hp->head_dim;
     int64_t widest = E > hp->n_ff ? E : hp->n_ff;
     if (QD > widest) widest = QD;
+    const uint64_t F = sizeof(float);
+    dev_alloc(c, &c->x, (uint64_t)(B * E) * F, &st);
+    dev_alloc(c, &c->xb, (uint64_t)(B * E) * F, &st);
+    dev_alloc(c, &c->xg, (uint64_t)(B * E) * F, &st);
+    dev_alloc(c, &c->xo, (uint64_t)(B * E) * F, &st);
+    dev_alloc(c, &c->q, (uint64_t)(B * QD) * F, &st);
+    dev_alloc(c, &c->k, (uint64_t)(B * KD) * F, &st);
+    dev_alloc(c, &c->v, (uint64_t)(B * KD) * F, &st);
+    dev_alloc(c, &c->att, (uint64_t)(B * QD) * F, &st);
+    dev_alloc(c, &c->gate, (uint64_t)(B * hp->n_ff) * F, &st);
+    dev_alloc(c, &c->up, (uint64_t)(B * hp->n_ff) * F, &st);
+    dev_alloc(c, &c->q8, (uint64_t)(B * (widest / 32 + 1)) * sizeof(lli_q8), &st);
     if (st == LLI_OK) {
-        c->x = malloc((size_t)(B * E) * sizeof(float));
-        c->xb = malloc((size_t)(B * E) * sizeof(float));
-        c->q = malloc((size_t)(B * QD) * sizeof(float));
-        c->k = malloc((size_t)(B * KD) * sizeof(float));
-        c->v = malloc((size_t)(B * KD) * sizeof(float));
-        c->att = malloc((size_t)(B * QD) * sizeof(float));
-        c->gate = malloc((size_t)(B * hp->n_ff) * sizeof(float));
-        c->up = malloc((size_t)(B * hp->n_ff) * sizeof(float));
-        c->q8 = malloc((size_t)(B * (widest / 32 + 1)) * sizeof(lli_q8));
         c->pos = malloc((size_t)B * sizeof *c->pos);
         c->tokens = malloc((size_t)B * sizeof *c->tokens);
         c->seqs = malloc((size_t)B * sizeof *c->seqs);
         c->logit_row = malloc((size_t)B * sizeof *c->logit_row);
-        c->xo = malloc((size_t)E * sizeof(float));
         c->step_seqs = malloc((size_t)B * sizeof *c->step_seqs);
         c->step_counts = malloc((size_t)B * sizeof *c->step_counts);
-        if (!c->step_seqs || !c->step_counts ||!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->q8 || !c->pos ||
-            !c->tokens || !c->seqs || !c->logit_row || !c->xo)
+        c->step_tokens = malloc((size_t)B * sizeof *c->step_tokens);
+        c->out_entries = malloc((size_t)B * sizeof *c->out_entries);
+        if (!c->step_seqs || !c->step_counts || !c->step_tokens || !c->out_entries || !c->pos || !c->tokens ||
+            !c->seqs || !c->logit_row)
             st = lli_fail(LLI_E_NOMEM, "out of memory for a context of %d entries per step", c->max_batch);
     }
     if (st == LLI_OK && !(c->exec = m->backend->ops->exec_create(m->backend, lli_thread_count(params->n_threads))))
@@ -202,23 +228,32 @@ static lli_status check_batch(lli_context *c, const lli_batch *b) {
     return LLI_OK;
 }
 
-static void forward(lli_context *c, const float *hidden_in, int64_t n) {
+/* Host time of one operation, added to a counter. */
+#define TIMED(counter, call)                                                                              \
+    do {                                                                                                  \
+        int64_t t0_ = now_ns();                                                                           \
+        call;                                                                                             \
+        (counter) += now_ns() - t0_;                                                                      \
+    } while (0)
+
+static lli_status forward(lli_context *c, const float *hidden_in, int64_t n, int32_t n_out) {
     const lli_model *m = c->model;
     const lli_hparams *hp = &m->mf->hp;
+    lli_backend *be = m->backend;
     const lli_compute_ops *op = c->ops;
     void *ex = c->exec;
     const int64_t E = hp->n_embd, FF = hp->n_ff, H = hp->n_head, HKV = hp->n_head_kv, D = hp->head_dim;
     const float eps = (float)hp->rms_eps;
 
-    if (hidden_in) memcpy(c->x, hidden_in, (size_t)(n * E) * sizeof *c->x);
+    if (hidden_in) LLI_TRY(lli_backend_status(be, be->ops->upload(be, c->x, 0, hidden_in, (uint64_t)(n * E) * sizeof(float))));
     else op->embed(ex, c->embd, c->tokens, n, c->x);
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &c->layers[l];
         /* attention */
         op->rms_norm(ex, c->x, w->attn_norm->data, c->xb, n, E, eps);
-        op->matmul(ex, w->wq, c->xb, c->q, n, c->q8);
-        op->matmul(ex, w->wk, c->xb, c->k, n, c->q8);
-        op->matmul(ex, w->wv, c->xb, c->v, n, c->q8);
+        TIMED(c->matmul_ns, op->matmul(ex, w->wq, c->xb, c->q, n, c->q8));
+        TIMED(c->matmul_ns, op->matmul(ex, w->wk, c->xb, c->k, n, c->q8));
+        TIMED(c->matmul_ns, op->matmul(ex, w->wv, c->xb, c->v, n, c->q8));
         if (w->bq) {
             op->add_rows(ex, c->q, w->bq->data, n, H * D);
             op->add_rows(ex, c->k, w->bk->data, n, HKV * D);
@@ -234,30 +269,61 @@ static void forward(lli_context *c, const float *hidden_in, int64_t n) {
                  c->freq_factors);
         lli_attn_args a = {c->q, c->k, c->v, c->att, n, c->seqs, c->pos, c->kv, l, (int)H, (int)HKV, (int)D,
                            hp->sliding_window, 1.0f / sqrtf((float)D)};
-        op->attention(ex, &a);
-        op->matmul(ex, w->wo, c->att, c->xb, n, c->q8);
+        TIMED(c->attention_ns, op->attention(ex, &a));
+        TIMED(c->matmul_ns, op->matmul(ex, w->wo, c->att, c->xb, n, c->q8));
         op->add(ex, c->x, c->xb, n * E);
         /* feed-forward */
         op->rms_norm(ex, c->x, w->ffn_norm->data, c->xb, n, E, eps);
-        op->matmul(ex, w->w_gate, c->xb, c->gate, n, c->q8);
-        op->matmul(ex, w->w_up, c->xb, c->up, n, c->q8);
+        TIMED(c->matmul_ns, op->matmul(ex, w->w_gate, c->xb, c->gate, n, c->q8));
+        TIMED(c->matmul_ns, op->matmul(ex, w->w_up, c->xb, c->up, n, c->q8));
         op->swiglu(ex, c->gate, c->up, n * FF);
-        op->matmul(ex, w->w_down, c->gate, c->xb, n, c->q8);
+        TIMED(c->matmul_ns, op->matmul(ex, w->w_down, c->gate, c->xb, n, c->q8));
         op->add(ex, c->x, c->xb, n * E);
     }
     /* outputs, only for the entries that asked: the hidden state, and the head's logits */
-    for (int64_t i = 0; i < n; i++) {
-        if (c->logit_row[i] < 0) continue;
-        memcpy(c->hidden + (int64_t)c->logit_row[i] * E, c->x + i * E, (size_t)E * sizeof *c->x);
-        if (!c->has_head) continue;
-        op->rms_norm(ex, c->x + i * E, c->out_norm->data, c->xo, 1, E, eps);
-        op->matmul(ex, c->output, c->xo, c->logits + (int64_t)c->logit_row[i] * hp->n_vocab, 1, c->q8);
+    if (n_out) {
+        op->gather_rows(ex, c->x, c->out_entries, n_out, E, c->xg);
+        if (c->has_head) {
+            op->rms_norm(ex, c->xg, c->out_norm->data, c->xo, n_out, E, eps);
+            TIMED(c->matmul_ns, op->matmul(ex, c->output, c->xo, c->logits_dev, n_out, c->q8));
+        }
     }
+    LLI_TRY(lli_backend_status(be, op->finish(ex)));
+    if (n_out) {
+        LLI_TRY(lli_backend_status(be, be->ops->download(be, c->hidden, c->xg, 0, (uint64_t)(n_out * E) * sizeof(float))));
+        if (c->has_head)
+            LLI_TRY(lli_backend_status(
+                be, be->ops->download(be, c->logits, c->logits_dev, 0, (uint64_t)n_out * (uint64_t)hp->n_vocab * sizeof(float))));
+    }
+    return LLI_OK;
+}
+
+/* Host and backend room for n_out rows of outputs. */
+static lli_status output_room(lli_context *c, int32_t n_out) {
+    const lli_hparams *hp = &c->model->mf->hp;
+    lli_backend *be = c->model->backend;
+    float *h = realloc(c->hidden, (size_t)n_out * (size_t)hp->n_embd * sizeof *h);
+    if (!h) return lli_fail(LLI_E_NOMEM, "out of memory for outputs");
+    c->hidden = h;
+    if (!c->has_head) return LLI_OK;
+    float *l = realloc(c->logits, (size_t)n_out * (size_t)hp->n_vocab * sizeof *l);
+    if (!l) return lli_fail(LLI_E_NOMEM, "out of memory for %d rows of logits", n_out);
+    c->logits = l;
+    if (n_out > c->logits_dev_rows) {
+        if (c->logits_dev) be->ops->free(be, c->logits_dev);
+        c->logits_dev = NULL;
+        c->logits_dev_rows = 0;
+        LLI_TRY(lli_backend_status(be, be->ops->alloc(be, (uint64_t)n_out * (uint64_t)hp->n_vocab * sizeof(float),
+                                                        (void **)&c->logits_dev)));
+        c->logits_dev_rows = n_out;
+    }
+    return LLI_OK;
 }
 
 lli_status lli_decode(lli_context *c, const lli_batch *b) {
     if (!c || !b) return lli_fail(LLI_E_INVALID_ARG, "lli_decode: context or batch is NULL");
     LLI_TRY(check_batch(c, b));
+    int64_t t0 = now_ns();
     /* Room for every sequence's new tokens, or nothing changes. */
     lli_seq_id *idp = c->step_seqs;
     int64_t *cnt = c->step_counts;
@@ -268,29 +334,64 @@ lli_status lli_decode(lli_context *c, const lli_batch *b) {
         if (k == n_ids) idp[n_ids] = b->seq[i], cnt[n_ids++] = 0;
         cnt[k]++;
     }
-    lli_status st = lli_kv_reserve(c->kv, idp, cnt, n_ids);
-    int32_t n_logits = 0;
-    for (int32_t i = 0; st == LLI_OK && i < b->n; i++) n_logits += b->want_logits[i] != 0;
-    if (st == LLI_OK && n_logits) {
-        float *l = c->has_head ? realloc(c->logits, (size_t)n_logits * (size_t)c->model->mf->hp.n_vocab * sizeof *l) : c->logits;
-        float *h = realloc(c->hidden, (size_t)n_logits * (size_t)c->model->mf->hp.n_embd * sizeof *h);
-        if (l) c->logits = l;
-        if (h) c->hidden = h;
-        if ((c->has_head && !l) || !h) st = lli_fail(LLI_E_NOMEM, "out of memory for outputs");
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < b->n; i++) {
+        c->tokens[i] = b->token[i];
+        c->seqs[i] = b->seq[i];
+        c->pos[i] = b->pos[i];
+        c->logit_row[i] = b->want_logits[i] ? n_out : -1;
+        if (b->want_logits[i]) c->out_entries[n_out++] = i;
     }
-    if (st == LLI_OK) {
-        int32_t row = 0;
-        for (int32_t i = 0; i < b->n; i++) {
-            c->tokens[i] = b->token[i];
-            c->seqs[i] = b->seq[i];
-            c->pos[i] = b->pos[i];
-            c->logit_row[i] = b->want_logits[i] ? row++ : -1;
-        }
-        c->n_entries = b->n;
-        forward(c, b->hidden, b->n);
-        for (int k = 0; k < n_ids; k++) c->kv->seqs[idp[k]].len += cnt[k];
+    lli_status st = n_out ? output_room(c, n_out) : LLI_OK;
+    if (st == LLI_OK) st = lli_kv_reserve(c->kv, idp, cnt, n_ids);
+    if (st != LLI_OK) return st;
+    c->n_entries = b->n;
+    st = forward(c, b->hidden, b->n, n_out);
+    if (st != LLI_OK) {
+        c->n_entries = 0; /* no outputs to read; the cache keeps the lengths it had */
+        return st;
     }
-    return st;
+    /* The sequences grow by their entries; their tokens go with them for the prefix index. */
+    int64_t prefill = 0, decode = 0;
+    for (int k = 0; k < n_ids; k++) {
+        int64_t m = 0;
+        for (int32_t i = 0; i < b->n && !b->hidden; i++)
+            if (b->seq[i] == idp[k]) c->step_tokens[m++] = b->token[i];
+        lli_kv_commit(c->kv, idp[k], b->hidden ? NULL : c->step_tokens, cnt[k]);
+        if (cnt[k] > 1) prefill += cnt[k];
+        else decode += cnt[k];
+    }
+    int64_t dt = now_ns() - t0;
+    c->steps++;
+    c->prefill_tokens += prefill;
+    c->decode_tokens += decode;
+    c->time_ns += dt;
+    c->prefill_ns += dt * prefill / (prefill + decode);
+    c->decode_ns += dt - dt * prefill / (prefill + decode);
+    return LLI_OK;
+}
+
+lli_status lli_context_stat(const lli_context *c, int key, int64_t *out) {
+    if (!c || !out) return lli_fail(LLI_E_INVALID_ARG, "lli_context_stat: context or out is NULL");
+    switch (key) {
+    case LLI_CTX_STAT_STEPS: *out = c->steps; break;
+    case LLI_CTX_STAT_PREFILL_TOKENS: *out = c->prefill_tokens; break;
+    case LLI_CTX_STAT_DECODE_TOKENS: *out = c->decode_tokens; break;
+    case LLI_CTX_STAT_TIME_NS: *out = c->time_ns; break;
+    case LLI_CTX_STAT_PREFILL_NS: *out = c->prefill_ns; break;
+    case LLI_CTX_STAT_DECODE_NS: *out = c->decode_ns; break;
+    case LLI_CTX_STAT_MATMUL_NS: *out = c->matmul_ns; break;
+    case LLI_CTX_STAT_ATTENTION_NS: *out = c->attention_ns; break;
+    default: return lli_fail(LLI_E_INVALID_ARG, "lli_context_stat: unknown key %d", key);
+    }
+    return LLI_OK;
+}
+
+lli_status lli_context_stats_reset(lli_context *c) {
+    if (!c) return lli_fail(LLI_E_INVALID_ARG, "lli_context_stats_reset: context is NULL");
+    c->steps = c->prefill_tokens = c->decode_tokens = c->time_ns = 0;
+    c->prefill_ns = c->decode_ns = c->matmul_ns = c->attention_ns = 0;
+    return LLI_OK;
 }
 
 static lli_status output_row(const lli_context *c, int32_t entry, const char *fn) {

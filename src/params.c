@@ -138,6 +138,8 @@ lli_status lli_convert_params_set_progress(lli_convert_params *p, lli_progress_f
 void lli_kv_cache_params_defaults(struct lli_kv_cache_params *p) {
     p->capacity = 4096;
     p->block_size = 16;
+    p->type = LLI_KV_TYPE_F16;
+    p->prefix_cache = 1;
 }
 
 lli_status lli_kv_cache_params_create(lli_kv_cache_params **out) {
@@ -155,6 +157,21 @@ lli_status lli_kv_cache_params_set_capacity(lli_kv_cache_params *p, int64_t n_to
     if (n_tokens < 1 || n_tokens > ((int64_t)1 << 32))
         return lli_fail(LLI_E_INVALID_ARG, "KV capacity %lld is outside 1..2^32 tokens", (long long)n_tokens);
     p->capacity = n_tokens;
+    return LLI_OK;
+}
+
+lli_status lli_kv_cache_params_set_type(lli_kv_cache_params *p, int type) {
+    NEED(p, "params");
+    if (type != LLI_KV_TYPE_F16 && type != LLI_KV_TYPE_Q8)
+        return lli_fail(LLI_E_INVALID_ARG, "unknown KV storage type %d (use LLI_KV_TYPE_F16 or LLI_KV_TYPE_Q8)", type);
+    p->type = type;
+    return LLI_OK;
+}
+
+lli_status lli_kv_cache_params_set_prefix_cache(lli_kv_cache_params *p, int enable) {
+    NEED(p, "params");
+    if (enable != 0 && enable != 1) return lli_fail(LLI_E_INVALID_ARG, "prefix cache switch %d is not 0 or 1", enable);
+    p->prefix_cache = enable;
     return LLI_OK;
 }
 

@@ -26,6 +26,8 @@ struct lli_convert_params {
 struct lli_kv_cache_params {
     int64_t capacity;
     int block_size;
+    int type;
+    int prefix_cache;
 };
 
 struct lli_context_params {

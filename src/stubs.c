@@ -8,11 +8,6 @@
 
 lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *path) { (void)kv, (void)seq, (void)path; NOT_YET(); }
 lli_status lli_kv_seq_restore(lli_kv_cache *kv, const char *path, lli_seq_id *out) { (void)kv, (void)path, (void)out; NOT_YET(); }
-lli_status lli_kv_cache_params_set_type(lli_kv_cache_params *p, int t) { (void)p, (void)t; NOT_YET(); }
-lli_status lli_kv_cache_params_set_prefix_cache(lli_kv_cache_params *p, int e) { (void)p, (void)e; NOT_YET(); }
-lli_status lli_kv_seq_create_with_prefix(lli_kv_cache *kv, const lli_token *t, int64_t n, lli_seq_id *o, int64_t *r) { (void)kv, (void)t, (void)n, (void)o, (void)r; NOT_YET(); }
-lli_status lli_kv_seq_blocks(const lli_kv_cache *kv, lli_seq_id s, int64_t *o) { (void)kv, (void)s, (void)o; NOT_YET(); }
-lli_status lli_kv_stat(const lli_kv_cache *kv, int k, int64_t *o) { (void)kv, (void)k, (void)o; NOT_YET(); }
 lli_status lli_kv_seq_save_buffer(const lli_kv_cache *kv, lli_seq_id s, void *b, size_t c, size_t *z) { (void)kv, (void)s, (void)b, (void)c, (void)z; NOT_YET(); }
 lli_status lli_kv_seq_restore_buffer(lli_kv_cache *kv, const void *b, size_t z, lli_seq_id *o) { (void)kv, (void)b, (void)z, (void)o; NOT_YET(); }
 lli_status lli_kv_state_load(const char *p, int b, lli_kv_state **o) { (void)p, (void)b, (void)o; NOT_YET(); }
@@ -20,5 +15,4 @@ lli_status lli_kv_state_wait(lli_kv_state *s) { (void)s; NOT_YET(); }
 lli_status lli_kv_state_length(lli_kv_state *s, int64_t *o) { (void)s, (void)o; NOT_YET(); }
 lli_status lli_kv_seq_restore_state(lli_kv_cache *kv, lli_kv_state *s, lli_seq_id *o) { (void)kv, (void)s, (void)o; NOT_YET(); }
 void lli_kv_state_free(lli_kv_state *s) { (void)s; }
-lli_status lli_context_stat(const lli_context *c, int k, int64_t *o) { (void)c, (void)k, (void)o; NOT_YET(); }
-lli_status lli_context_stats_reset(lli_context *c) { (void)c; NOT_YET(); }
+

@@ -134,16 +134,60 @@ typedef struct attn_job {
     int64_t max_pos;
 } attn_job;
 
+static uint16_t *f16_row(const lli_kv_cache *kv, void *base, int64_t row) { return (uint16_t *)base + row * kv->head_dim; }
+static int8_t *q8_row(const lli_kv_cache *kv, void *base, int64_t row) { return (int8_t *)base + row * kv->head_dim; }
+
+/* 8-bit rows: one scale per row, the largest magnitude mapped to 127. */
+static void quantize_row_q8(const float *x, int8_t *q, float *scale, int n) {
+    float amax = 0;
+    for (int i = 0; i < n; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    for (int i = 0; i < n; i++) q[i] = (int8_t)lrintf(x[i] * id);
+    *scale = d;
+}
+
 static void attn_store(const lli_attn_args *a) {
+    const lli_kv_cache *kv = a->kv;
     int kvd = a->n_head_kv * a->head_dim;
     for (int64_t t = 0; t < a->n; t++) {
-        const lli_kv_seq *s = &a->kv->seqs[a->seq[t]];
+        const lli_kv_seq *s = &kv->seqs[a->seq[t]];
         for (int h = 0; h < a->n_head_kv; h++) {
-            lli_f32_to_f16_row(a->k + t * kvd + h * a->head_dim, lli_kv_slot(a->kv, a->kv->k, s, a->pos[t], a->layer, h),
-                               a->head_dim);
-            lli_f32_to_f16_row(a->v + t * kvd + h * a->head_dim, lli_kv_slot(a->kv, a->kv->v, s, a->pos[t], a->layer, h),
-                               a->head_dim);
+            int64_t row = lli_kv_row(kv, s, a->pos[t], a->layer, h);
+            const float *k = a->k + t * kvd + h * a->head_dim, *v = a->v + t * kvd + h * a->head_dim;
+            if (kv->type == LLI_KV_TYPE_Q8) {
+                quantize_row_q8(k, q8_row(kv, kv->k, row), &kv->k_scale[row], a->head_dim);
+                quantize_row_q8(v, q8_row(kv, kv->v, row), &kv->v_scale[row], a->head_dim);
+            } else {
+                lli_f32_to_f16_row(k, f16_row(kv, kv->k, row), a->head_dim);
+                lli_f32_to_f16_row(v, f16_row(kv, kv->v, row), a->head_dim);
+            }
         }
+    }
+}
+
+/* One query head over positions [first, first + count) of an 8-bit cache. */
+static void attend_q8(const lli_attn_args *a, const lli_kv_seq *s, int kh, const float *qh, int64_t first,
+                      int64_t count, float *scores, float *out) {
+    const lli_kv_cache *kv = a->kv;
+    const int D = a->head_dim;
+    float maxs = -INFINITY;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t row = lli_kv_row(kv, s, first + i, a->layer, kh);
+        const int8_t *kr = q8_row(kv, kv->k, row);
+        float dot = 0;
+        for (int d = 0; d < D; d++) dot += qh[d] * (float)kr[d];
+        scores[i] = dot * kv->k_scale[row] * a->scale;
+        maxs = scores[i] > maxs ? scores[i] : maxs;
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
+    float inv = (float)(1.0 / sum);
+    memset(out, 0, (size_t)D * sizeof *out);
+    for (int64_t i = 0; i < count; i++) {
+        int64_t row = lli_kv_row(kv, s, first + i, a->layer, kh);
+        const int8_t *vr = q8_row(kv, kv->v, row);
+        float w = scores[i] * inv * kv->v_scale[row];
+        for (int d = 0; d < D; d++) out[d] += w * (float)vr[d];
     }
 }
 
@@ -163,7 +207,7 @@ __attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_
     for (; i + 8 <= count; i += 8) {
         __m256 acc[8];
         for (int k = 0; k < 8; k++) {
-            const uint16_t *kr = lli_kv_slot(a->kv, a->kv->k, s, first + i + k, a->layer, kh);
+            const uint16_t *kr = f16_row(a->kv, a->kv->k, lli_kv_row(a->kv, s, first + i + k, a->layer, kh));
             __m256 sum = _mm256_setzero_ps();
             for (int v = 0; v < nv; v++)
                 sum = _mm256_fmadd_ps(q[v], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(kr + 8 * v))), sum);
@@ -179,7 +223,7 @@ __attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_
         _mm256_storeu_ps(scores + i, r);
     }
     for (; i < count; i++)
-        scores[i] = lli_dot_f32_f16(qh, lli_kv_slot(a->kv, a->kv->k, s, first + i, a->layer, kh), D) * a->scale;
+        scores[i] = lli_dot_f32_f16(qh, f16_row(a->kv, a->kv->k, lli_kv_row(a->kv, s, first + i, a->layer, kh)), D) * a->scale;
     for (i = 0; i < count; i++) maxs = scores[i] > maxs ? scores[i] : maxs;
     double sum = 0;
     for (i = 0; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
@@ -189,7 +233,7 @@ __attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_
     __m256 o[16];
     for (int v = 0; v < nv; v++) o[v] = _mm256_setzero_ps();
     for (i = 0; i < count; i++) {
-        const uint16_t *vr = lli_kv_slot(a->kv, a->kv->v, s, first + i, a->layer, kh);
+        const uint16_t *vr = f16_row(a->kv, a->kv->v, lli_kv_row(a->kv, s, first + i, a->layer, kh));
         __m256 w = _mm256_set1_ps(scores[i]);
         for (int v = 0; v < nv; v++)
             o[v] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(vr + 8 * v))), o[v]);
@@ -223,6 +267,10 @@ static void attn_heads(int ith, int nth, void *arg) {
         float *out = a->out + t * qd + (int64_t)h * a->head_dim;
         int64_t p = a->pos[t], first = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
         float maxs = -INFINITY;
+        if (a->kv->type == LLI_KV_TYPE_Q8) {
+            attend_q8(a, s, kh, q, first, p - first + 1, scores, out);
+            continue;
+        }
         /* Queries and probabilities meet the F16 cache at F16 precision, as in GGML. */
         lli_round_f16_row(q, qh, a->head_dim);
 #if defined(__x86_64__)
@@ -232,7 +280,7 @@ static void attn_heads(int ith, int nth, void *arg) {
         }
 #endif
         for (int64_t j2 = first; j2 <= p; j2++) {
-            float dot = lli_dot_f32_f16(qh, lli_kv_slot(a->kv, a->kv->k, s, j2, a->layer, kh), a->head_dim);
+            float dot = lli_dot_f32_f16(qh, f16_row(a->kv, a->kv->k, lli_kv_row(a->kv, s, j2, a->layer, kh)), a->head_dim);
             scores[j2 - first] = dot * a->scale;
             if (scores[j2 - first] > maxs) maxs = scores[j2 - first];
         }
@@ -244,7 +292,7 @@ static void attn_heads(int ith, int nth, void *arg) {
         lli_round_f16_row(scores, scores, (int)count); /* probabilities meet V at F16 precision */
         memset(out, 0, (size_t)a->head_dim * sizeof *out);
         for (int64_t j2 = first; j2 <= p; j2++)
-            lli_axpy_f16(out, scores[j2 - first], lli_kv_slot(a->kv, a->kv->v, s, j2, a->layer, kh), a->head_dim);
+            lli_axpy_f16(out, scores[j2 - first], f16_row(a->kv, a->kv->v, lli_kv_row(a->kv, s, j2, a->layer, kh)), a->head_dim);
     }
 }
 
@@ -259,6 +307,11 @@ static void cpu_attention(void *exec, const lli_attn_args *a) {
     if (!j.scores) abort(); /* tiny next to the cache itself; a failure here means the process is done */
     lli_pool_run(exec, attn_heads, &j);
     free(j.scores);
+}
+
+static void cpu_gather_rows(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {
+    (void)exec;
+    for (int64_t i = 0; i < n; i++) memcpy(dst + i * dim, src + (int64_t)rows[i] * dim, (size_t)dim * sizeof *dst);
 }
 
 /* Every operation above has finished when it returns. */
@@ -276,5 +329,6 @@ const lli_compute_ops lli_cpu_compute_ops = {
     .rope = cpu_rope,
     .swiglu = cpu_swiglu,
     .attention = cpu_attention,
+    .gather_rows = cpu_gather_rows,
     .finish = cpu_finish,
 };
