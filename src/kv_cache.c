@@ -449,3 +449,20 @@ void lli_kv_commit(lli_kv_cache *kv, lli_seq_id id, const lli_token *tokens, int
         kv->hashed[b] = 1;
     }
 }
+
+lli_status lli_kv_seq_adopt(lli_kv_cache *kv, int64_t n_tokens, lli_seq_id *out) {
+    int64_t need = (n_tokens + kv->block_size - 1) / kv->block_size;
+    if (need > available(kv))
+        return lli_fail(LLI_E_KV_FULL, "the saved sequence needs %lld KV blocks, %lld are free", (long long)need,
+                        (long long)available(kv));
+    lli_seq_id id;
+    LLI_TRY(new_seq(kv, &id));
+    lli_kv_seq *s = &kv->seqs[id];
+    if (grow_seq(kv, s, n_tokens)) {
+        s->active = 0;
+        return lli_fail(LLI_E_NOMEM, "out of memory");
+    }
+    while (s->n_blocks < need) s->blocks[s->n_blocks++] = take_block(kv);
+    *out = id;
+    return LLI_OK;
+}

@@ -67,6 +67,10 @@ lli_status lli_kv_reserve(lli_kv_cache *kv, const lli_seq_id *ids, const int64_t
  * index the blocks that became full. */
 void lli_kv_commit(lli_kv_cache *kv, lli_seq_id id, const lli_token *tokens, int64_t count);
 
+/* A new sequence holding blocks for n_tokens tokens and a length of 0, for a restore to fill and then
+ * lli_kv_commit(). All or nothing: LLI_E_KV_FULL changes nothing. */
+lli_status lli_kv_seq_adopt(lli_kv_cache *kv, int64_t n_tokens, lli_seq_id *out);
+
 const lli_kv_seq *lli_kv_get_seq(const lli_kv_cache *kv, lli_seq_id id);
 
 #endif

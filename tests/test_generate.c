@@ -17,6 +17,7 @@ static lli_model *g_model;
  * fewer prompts and a shorter text, and the comparisons with llama.cpp are left to the plain run. */
 static int g_quick;
 static int64_t g_vocab;
+static int g_kv_type = LLI_KV_TYPE_F16;
 
 typedef struct engine {
     lli_kv_cache *kv;
@@ -31,6 +32,7 @@ static engine engine_new(int64_t capacity, int block, int max_batch) {
     lli_kv_cache_params_create(&kp);
     lli_kv_cache_params_set_capacity(kp, capacity);
     lli_kv_cache_params_set_block_size(kp, block);
+    lli_kv_cache_params_set_type(kp, g_kv_type);
     CHECK(lli_kv_cache_create(g_model, kp, &e.kv) == LLI_OK, "kv: %s", lli_last_error());
     lli_context_params_create(&cp);
     lli_context_params_set_max_batch(cp, max_batch);
@@ -242,7 +244,7 @@ static void test_kv_full(void) {
     engine_free(&e);
 }
 
-static void test_text(const json_t *text) {
+static double test_text(const json_t *text) {
     lli_token ids[512];
     int n = ids_of(json_object_get(text, "ids"), ids, g_quick ? 48 : 512);
     engine e = engine_new(n, 16, n);
@@ -270,11 +272,15 @@ static void test_text(const json_t *text) {
         }
     }
     double ppl = exp(nll / (n - 1)), peer = json_real_value(json_object_get(text, "perplexity"));
-    printf("text: %d tokens, top-1 agreement %d/%d (%d/%d where the peer's margin > 0.5), perplexity %.4f vs %.4f\n", n,
-           agree, n, agree_clear, clear, ppl, peer);
-    CHECK(agree_clear == clear, "top-1 differs from llama.cpp at %d clear positions", clear - agree_clear);
-    if (!g_quick) CHECK(fabs(ppl - peer) / peer < 0.01, "perplexity %.4f is not within 1%% of llama.cpp's %.4f", ppl, peer);
+    const char *kv = g_kv_type == LLI_KV_TYPE_Q8 ? "Q8" : "F16";
+    printf("text (%s KV): %d tokens, top-1 agreement %d/%d (%d/%d where the peer's margin > 0.5), perplexity %.4f vs %.4f\n",
+           kv, n, agree, n, agree_clear, clear, ppl, peer);
+    if (g_kv_type == LLI_KV_TYPE_F16) {
+        CHECK(agree_clear == clear, "top-1 differs from llama.cpp at %d clear positions", clear - agree_clear);
+        if (!g_quick) CHECK(fabs(ppl - peer) / peer < 0.01, "perplexity %.4f is not within 1%% of llama.cpp's %.4f", ppl, peer);
+    }
     engine_free(&e);
+    return ppl;
 }
 
 /* Samplers on real logits: limits that must equal greedy, and seeded draws that repeat. */
@@ -434,7 +440,12 @@ int main(int argc, char **argv) {
     test_chunks_and_fork(json_object_get(g, "text"));
     test_kv_full();
     test_split(dir, json_object_get(g, "text"));
-    test_text(json_object_get(g, "text"));
+    double ppl_f16 = test_text(json_object_get(g, "text"));
+    /* The 8-bit cache's cost in perplexity, recorded in docs/benchmarks.md. */
+    g_kv_type = LLI_KV_TYPE_Q8;
+    double ppl_q8 = test_text(json_object_get(g, "text"));
+    printf("8-bit KV cache: perplexity %.4f vs %.4f with F16 (%+.2f%%)\n", ppl_q8, ppl_f16, 100 * (ppl_q8 / ppl_f16 - 1));
+    CHECK(fabs(ppl_q8 / ppl_f16 - 1) < 0.02, "8-bit KV perplexity %.4f is not within 2%% of F16's %.4f", ppl_q8, ppl_f16);
     lli_model_free(g_model);
     json_decref(g);
     test_rm_rf(dir);
