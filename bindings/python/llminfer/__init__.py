@@ -6,65 +6,28 @@
 """
 import ctypes
 import os
+import weakref
 from dataclasses import dataclass
-from typing import Callable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 from . import _lib
 
 __all__ = ["version", "abi_version", "Model", "Tensor", "convert", "verify", "VerifyReport", "Check", "Error",
            "InvalidArgumentError", "NoMemoryError", "IOError_", "FormatError", "ChecksumError", "MismatchError",
            "UnsupportedError", "NotImplementedError_", "KVFullError", "BackendError", "CancelledError",
-           "BufferTooSmallError", "InternalError"]
+           "BufferTooSmallError", "InternalError", "error_for", "status_str", "KVCache", "KVState", "Context",
+           "Batch", "Sampler", "TextStream", "ChatFormatError", "format_chat", "KV_STAT_KEYS", "CTX_STAT_KEYS",
+           "bound_functions"]
 
-_L = _lib.load()
-
-# Status codes, as in llminfer.h.
-OK, E_INVALID_ARG, E_NOMEM, E_IO, E_FORMAT, E_CHECKSUM, E_MISMATCH, E_UNSUPPORTED = range(8)
-E_NOT_IMPLEMENTED, E_KV_FULL, E_BACKEND, E_CANCELLED, E_BUFFER_TOO_SMALL, E_INTERNAL = range(8, 14)
+from ._errors import (OK, E_INVALID_ARG, E_NOMEM, E_IO, E_FORMAT, E_CHECKSUM, E_MISMATCH, E_UNSUPPORTED,  # noqa: F401
+                      E_NOT_IMPLEMENTED, E_KV_FULL, E_BACKEND, E_CANCELLED, E_BUFFER_TOO_SMALL, E_INTERNAL,
+                      Error, InvalidArgumentError, NoMemoryError, IOError_, FormatError, ChecksumError,
+                      MismatchError, UnsupportedError, NotImplementedError_, KVFullError, BackendError,
+                      CancelledError, BufferTooSmallError, InternalError, error_for, status_str, _L, _check,
+                      _call, _path)
 
 _BACKENDS = {"auto": 0, "cpu": 1, "cuda": 2}
 _COMPRESSION = {"none": 0, "zstd": 1}
-
-
-class Error(Exception):
-    """A libllminfer call failed. `status` is the code, `message` the library's detailed message."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.status_name = _L.lli_status_str(status).decode()
-        self.message = message
-        super().__init__(f"{self.status_name}: {message}")
-
-
-class InvalidArgumentError(Error, ValueError): pass
-class NoMemoryError(Error, MemoryError): pass
-class IOError_(Error, OSError): pass
-class FormatError(Error): pass
-class ChecksumError(FormatError): pass
-class MismatchError(Error): pass
-class UnsupportedError(Error): pass
-class NotImplementedError_(Error, NotImplementedError): pass
-class KVFullError(Error): pass
-class BackendError(Error): pass
-class CancelledError(Error): pass
-class BufferTooSmallError(Error): pass
-class InternalError(Error): pass
-
-
-_ERRORS = {E_INVALID_ARG: InvalidArgumentError, E_NOMEM: NoMemoryError, E_IO: IOError_, E_FORMAT: FormatError,
-           E_CHECKSUM: ChecksumError, E_MISMATCH: MismatchError, E_UNSUPPORTED: UnsupportedError,
-           E_NOT_IMPLEMENTED: NotImplementedError_, E_KV_FULL: KVFullError, E_BACKEND: BackendError,
-           E_CANCELLED: CancelledError, E_BUFFER_TOO_SMALL: BufferTooSmallError, E_INTERNAL: InternalError}
-
-
-def _check(status: int) -> None:
-    if status != OK:
-        message = _L.lli_last_error().decode(errors="replace")
-        raise _ERRORS.get(status, Error)(status, message)
-
-
-def _path(p) -> bytes:
-    return os.fsencode(os.fspath(p))
 
 
 def version() -> str:
@@ -118,6 +81,7 @@ class Model:
 
     def __init__(self, handle: int):
         self._h = ctypes.c_void_p(handle)
+        self._dependents = weakref.WeakSet()  # caches and contexts, closed before the model
 
     @classmethod
     def load(cls, path, *, backend: str = "auto", threads: int = 0, verify: bool = True,
@@ -149,10 +113,17 @@ class Model:
         return cls(handle.value)
 
     def close(self) -> None:
-        """Free the model; further use raises ValueError."""
+        """Free the model, closing the caches and contexts made from it first; further use raises
+        ValueError."""
+        for dep in list(getattr(self, "_dependents", ())):
+            dep.close()
         if self._h is not None and self._h.value:
             _L.lli_model_free(self._h)
         self._h = None
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
 
     def __enter__(self) -> "Model":
         return self
@@ -229,11 +200,16 @@ class Model:
         """The bytes one token stands for (a piece may be part of a UTF-8 character)."""
         buf = ctypes.create_string_buffer(256)
         n = ctypes.c_size_t()
-        _check(_L.lli_token_to_piece(self._handle(), int(token), buf, 256, ctypes.byref(n)))
+        st = _L.lli_token_to_piece(self._handle(), int(token), buf, 256, ctypes.byref(n))
+        if st == E_BUFFER_TOO_SMALL and n.value > 256:
+            buf = ctypes.create_string_buffer(n.value)
+            st = _L.lli_token_to_piece(self._handle(), int(token), buf, n.value, ctypes.byref(n))
+        _check(st, "lli_token_to_piece")
         return buf.raw[:n.value]
 
     def detokenize(self, tokens, remove_special: bool = False) -> str:
         """Text of a token sequence; invalid UTF-8 is replaced."""
+        tokens = [int(t) for t in tokens]  # lists, tuples, numpy arrays
         ids = (ctypes.c_int32 * max(len(tokens), 1))(*tokens)
         need = ctypes.c_size_t()
         st = _L.lli_detokenize(self._handle(), ids, len(tokens), int(remove_special), None, 0, ctypes.byref(need))
@@ -243,6 +219,68 @@ class Model:
         _check(_L.lli_detokenize(self._handle(), ids, len(tokens), int(remove_special), buf, need.value,
                                  ctypes.byref(need)))
         return buf.raw[:need.value].decode(errors="replace")
+
+    # -- inference -----------------------------------------------------------------------------------
+    def kv_cache(self, capacity: int = 4096, block_size: int = 16, type: str = "f16",
+                 prefix_cache: Optional[bool] = None) -> "KVCache":
+        """A KV cache for this model (see KVCache)."""
+        return KVCache(self, capacity, block_size, type, prefix_cache)
+
+    def context(self, kv: Optional["KVCache"] = None, **options) -> "Context":
+        """An inference context (see Context); with no cache it makes and owns one."""
+        return Context(self, kv, **options)
+
+    def apply_chat_template(self, messages, add_generation_prompt: bool = True) -> str:
+        """The prompt text for a conversation ([{"role": "user", "content": "..."}, ...]) in this
+        model's chat format; ChatFormatError if the format is not one the library knows."""
+        return format_chat(self.chat_template, messages, add_generation_prompt)
+
+    def chat_stop_tokens(self) -> set:
+        """Tokens that end a turn: end of sequence and the chat format's end marker."""
+        stops = {self.eos} - {-1}
+        for marker in _chat.end_markers(self.chat_template):
+            ids = self.tokenize(marker, add_special=False, parse_special=True)
+            if len(ids) == 1:
+                stops.add(ids[0])
+        return stops
+
+    def prompt_tokens(self, prompt, chat: bool = False) -> List[int]:
+        """Token ids for generation: a str prompt (with chat, the user message of a conversation),
+        a list of chat messages (dicts), or token ids as they are."""
+        if isinstance(prompt, str) and not chat:
+            return self.tokenize(prompt)
+        if isinstance(prompt, str) or (prompt and isinstance(prompt[0], dict)):
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+            return self.tokenize(self.apply_chat_template(messages), add_special=True, parse_special=True)
+        return [int(t) for t in prompt]
+
+    def generate(self, prompt, max_tokens: int = 64, *, chat: bool = False, threads: int = 0,
+                 max_batch: int = 64, stop=None, **sampling) -> Iterator[str]:
+        """Stream generated text for a prompt: yields pieces of text (whole UTF-8 characters) as the
+        tokens come. `prompt` is a str, token ids, or chat messages (a list of dicts, or a str with
+        chat=True: formatted with the model's chat template and stopped at its end marker).
+
+        Sampling: temperature (0, the default, is greedy), top_k, top_p, min_p, seed,
+        repeat_penalty, frequency_penalty, presence_penalty; `stop` strings end the text before them.
+        A KV cache and context just large enough are made and freed when the generator ends."""
+        is_chat = chat or (not isinstance(prompt, str) and prompt and isinstance(prompt[0], dict))
+        ids = self.prompt_tokens(prompt, chat)
+        stop_tokens = self.chat_stop_tokens() if is_chat else None
+        ctx = Context(self, threads=threads, max_batch=max(1, min(max_batch, len(ids))),
+                      kv_capacity=len(ids) + max_tokens + 16)
+        try:
+            yield from ctx.generate(ids, max_tokens, stop=stop, stop_tokens=stop_tokens, **sampling)
+        finally:
+            ctx.close()
+
+    def complete(self, prompt, max_tokens: int = 64, **options) -> str:
+        """generate()'s text joined: the whole completion as one str."""
+        return "".join(self.generate(prompt, max_tokens, **options))
+
+    def chat(self, messages, max_tokens: int = 256, **options) -> Iterator[str]:
+        """Stream the assistant's reply to a conversation (a list of role/content dicts, or one user
+        message as a str)."""
+        return self.generate(messages, max_tokens, chat=True, **options)
 
     def __repr__(self) -> str:
         if self._h is None:
@@ -323,3 +361,14 @@ def verify(path, threads: int = 0) -> VerifyReport:
         _check(status)
     message = _L.lli_last_error().decode(errors="replace") if status else ""
     return VerifyReport(checks, status, message)
+
+
+from ._engine import (KVCache, KVState, Context, Batch, Sampler, TextStream, KV_STAT_KEYS,  # noqa: E402
+                      CTX_STAT_KEYS, KV_TYPES)
+from . import chat as _chat  # noqa: E402
+from .chat import ChatFormatError, format_chat  # noqa: E402
+
+
+def bound_functions() -> frozenset:
+    """The names of every C function the package binds (all of llminfer.h's)."""
+    return _lib.BOUND

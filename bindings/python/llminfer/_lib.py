@@ -12,6 +12,9 @@ _P = ctypes.c_void_p
 _PP = ctypes.POINTER(ctypes.c_void_p)
 _I64P = ctypes.POINTER(ctypes.c_int64)
 _STRP = ctypes.POINTER(ctypes.c_char_p)
+_I32P = ctypes.POINTER(ctypes.c_int32)
+_F32P = ctypes.POINTER(ctypes.c_float)
+_SIZEP = ctypes.POINTER(ctypes.c_size_t)
 
 # name: (restype, argtypes)
 _SIGNATURES = {
@@ -47,7 +50,79 @@ _SIGNATURES = {
                                       ctypes.POINTER(ctypes.c_size_t)]),
     "lli_detokenize": (c_status, [_P, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, ctypes.c_int, ctypes.c_char_p,
                                   ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
+    # KV cache
+    "lli_kv_cache_params_create": (c_status, [_PP]),
+    "lli_kv_cache_params_free": (None, [_P]),
+    "lli_kv_cache_params_set_capacity": (c_status, [_P, ctypes.c_int64]),
+    "lli_kv_cache_params_set_block_size": (c_status, [_P, ctypes.c_int]),
+    "lli_kv_cache_params_set_type": (c_status, [_P, ctypes.c_int]),
+    "lli_kv_cache_params_set_prefix_cache": (c_status, [_P, ctypes.c_int]),
+    "lli_kv_cache_create": (c_status, [_P, _P, _PP]),
+    "lli_kv_cache_free": (None, [_P]),
+    "lli_kv_seq_create": (c_status, [_P, _I32P]),
+    "lli_kv_seq_create_with_prefix": (c_status, [_P, _I32P, ctypes.c_int64, _I32P, _I64P]),
+    "lli_kv_seq_free": (c_status, [_P, ctypes.c_int32]),
+    "lli_kv_seq_fork": (c_status, [_P, ctypes.c_int32, _I32P]),
+    "lli_kv_seq_truncate": (c_status, [_P, ctypes.c_int32, ctypes.c_int64]),
+    "lli_kv_seq_length": (c_status, [_P, ctypes.c_int32, _I64P]),
+    "lli_kv_free_blocks": (c_status, [_P, _I64P]),
+    "lli_kv_seq_fits": (c_status, [_P, ctypes.c_int32, ctypes.c_int64, ctypes.POINTER(ctypes.c_int)]),
+    "lli_kv_seq_blocks": (c_status, [_P, ctypes.c_int32, _I64P]),
+    "lli_kv_stat": (c_status, [_P, ctypes.c_int, _I64P]),
+    "lli_kv_seq_save": (c_status, [_P, ctypes.c_int32, ctypes.c_char_p]),
+    "lli_kv_seq_restore": (c_status, [_P, ctypes.c_char_p, _I32P]),
+    "lli_kv_seq_save_buffer": (c_status, [_P, ctypes.c_int32, _P, ctypes.c_size_t, _SIZEP]),
+    "lli_kv_seq_restore_buffer": (c_status, [_P, _P, ctypes.c_size_t, _I32P]),
+    "lli_kv_state_load": (c_status, [ctypes.c_char_p, ctypes.c_int, _PP]),
+    "lli_kv_state_wait": (c_status, [_P]),
+    "lli_kv_state_length": (c_status, [_P, _I64P]),
+    "lli_kv_seq_restore_state": (c_status, [_P, _P, _I32P]),
+    "lli_kv_state_free": (None, [_P]),
+    # Contexts, batches, decoding
+    "lli_context_params_create": (c_status, [_PP]),
+    "lli_context_params_free": (None, [_P]),
+    "lli_context_params_set_threads": (c_status, [_P, ctypes.c_int]),
+    "lli_context_params_set_max_batch": (c_status, [_P, ctypes.c_int]),
+    "lli_context_create": (c_status, [_P, _P, _P, _PP]),
+    "lli_context_free": (None, [_P]),
+    "lli_batch_create": (c_status, [ctypes.c_int32, _PP]),
+    "lli_batch_free": (None, [_P]),
+    "lli_batch_clear": (c_status, [_P]),
+    "lli_batch_add": (c_status, [_P, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int]),
+    "lli_batch_set_hidden": (c_status, [_P, _F32P, ctypes.c_int64]),
+    "lli_batch_size": (c_status, [_P, _I32P]),
+    "lli_decode": (c_status, [_P, _P]),
+    "lli_get_logits": (c_status, [_P, ctypes.c_int32, ctypes.POINTER(_F32P)]),
+    "lli_get_hidden": (c_status, [_P, ctypes.c_int32, ctypes.POINTER(_F32P)]),
+    "lli_context_stat": (c_status, [_P, ctypes.c_int, _I64P]),
+    "lli_context_stats_reset": (c_status, [_P]),
+    # Samplers
+    "lli_sampler_create": (c_status, [_PP]),
+    "lli_sampler_free": (None, [_P]),
+    "lli_sampler_add_greedy": (c_status, [_P]),
+    "lli_sampler_add_temperature": (c_status, [_P, ctypes.c_float]),
+    "lli_sampler_add_top_k": (c_status, [_P, ctypes.c_int32]),
+    "lli_sampler_add_top_p": (c_status, [_P, ctypes.c_float]),
+    "lli_sampler_add_min_p": (c_status, [_P, ctypes.c_float]),
+    "lli_sampler_add_penalties": (c_status, [_P, ctypes.c_int32, ctypes.c_float, ctypes.c_float, ctypes.c_float]),
+    "lli_sampler_add_dist": (c_status, [_P, ctypes.c_uint64]),
+    "lli_sampler_sample": (c_status, [_P, _P, ctypes.c_int32, _I32P]),
+    "lli_sampler_accept": (c_status, [_P, ctypes.c_int32]),
 }
+
+#: Every C function the package binds, by name.
+BOUND = frozenset(_SIGNATURES)
+
+
+#: Bound functions the loaded library lacks (an older release); calling one raises OSError.
+MISSING = set()
+
+
+def _missing(name, path):
+    def call(*_args):
+        raise OSError(f"{name} is not exported by {path} (an older libllminfer?)")
+    call.__name__ = name
+    return call
 
 
 def _candidates():
@@ -77,7 +152,14 @@ def load():
             errors.append(f"{path}: {exc}")
             continue
         for name, (restype, argtypes) in _SIGNATURES.items():
-            fn = getattr(lib, name)
+            try:
+                fn = getattr(lib, name)
+            except AttributeError:
+                # An older library without this function: calling it says so instead of crashing
+                # at import, so that everything else keeps working.
+                setattr(lib, name, _missing(name, path))
+                MISSING.add(name)
+                continue
             fn.restype = restype
             fn.argtypes = argtypes
         return lib
