@@ -36,6 +36,20 @@ LD_LIBRARY_PATH=$(dirname "$lib") "$stage/simple" "$model" "The capital of Franc
 [ "$(head -c 24 "$stage/simple.txt")" = "The capital of France is" ] && [ "$(wc -c < "$stage/simple.txt")" -gt 60 ]
 LD_LIBRARY_PATH=$(dirname "$lib") "$stage/batched" "$model" "The sky is" "Water is made of" "def add(a, b):" | tee "$stage/batched.txt"
 [ "$(grep -c '^\[[0-2]\] ' "$stage/batched.txt")" -eq 3 ]
+for ex in continuous_batching speculative; do cc examples/$ex.c $(pkg-config --cflags --libs llminfer) -lm -o "$stage/$ex"; done
+# Requests arriving over time into a cache too small for all of them: both kinds of preemption
+# must happen, and every request must still get exactly the tokens it gets alone (else exit 1).
+for mode in recompute swap; do
+  LD_LIBRARY_PATH=$(dirname "$lib") "$stage/continuous_batching" -m "$model" -n 6 --rate 1000 --seed 1 --kv-tokens 128 \
+    --budget 32 --max-new 32 --preempt $mode --min-preemptions 1
+done
+# Speculative decoding must reproduce the target's greedy output (else exit 1): with the target as
+# its own draft every guess is accepted; then with a draft cut to the target's first 10 layers.
+LD_LIBRARY_PATH=$(dirname "$lib") "$stage/speculative" -m "$model" -d "$model" -n 24 -k 4 | tee "$stage/spec.txt"
+grep -q '(100.0%)' "$stage/spec.txt"
+python3 scripts/make-draft.py "$gguf" "$stage/draft.gguf" --layers 10
+LD_LIBRARY_PATH=$(dirname "$lib") "$(find "$stage" -name lli-convert | head -n 1)" "$stage/draft.gguf" "$stage/draft" >/dev/null
+LD_LIBRARY_PATH=$(dirname "$lib") "$stage/speculative" -m "$model" -d "$stage/draft" -n 24 -k 4
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
 echo "== Python tests"
