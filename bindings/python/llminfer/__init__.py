@@ -254,7 +254,7 @@ class Model:
             return self.tokenize(self.apply_chat_template(messages), add_special=True, parse_special=True)
         return [int(t) for t in prompt]
 
-    def generate(self, prompt, max_tokens: int = 64, *, chat: bool = False, threads: int = 0,
+    def generate(self, prompt, max_tokens: int = 64, *, chat: bool = False, threads: Optional[int] = None,
                  max_batch: int = 64, stop=None, **sampling) -> Iterator[str]:
         """Stream generated text for a prompt: yields pieces of text (whole UTF-8 characters) as the
         tokens come. `prompt` is a str, token ids, or chat messages (a list of dicts, or a str with

@@ -32,6 +32,16 @@ CTX_STAT_KEYS = {"steps": 0, "prefill_tokens": 1, "decode_tokens": 2, "time_ns":
 _P = ctypes.c_void_p
 
 
+def default_threads(threads: Optional[int]) -> int:
+    """threads, or when None the LLMINFER_THREADS environment variable (0, all processors, if unset)."""
+    if threads is not None:
+        return int(threads)
+    try:
+        return int(os.environ.get("LLMINFER_THREADS", "0"))
+    except ValueError:
+        return 0
+
+
 def _out_p(ctype):
     v = ctype()
     return v, ctypes.byref(v)
@@ -558,13 +568,15 @@ class TextStream:
 class Context(_Handle):
     """An inference context (lli_context) decoding into a KV cache.
 
+    threads: compute threads; None takes LLMINFER_THREADS from the environment, else all processors.
+
     With kv None the context makes its own cache (kv_capacity tokens, kv_block_size, kv_type), owned
     and closed with it."""
 
     _kind = "context"
     _free = "lli_context_free"
 
-    def __init__(self, model, kv: Optional[KVCache] = None, *, threads: int = 0, max_batch: int = 512,
+    def __init__(self, model, kv: Optional[KVCache] = None, *, threads: Optional[int] = None, max_batch: int = 512,
                  kv_capacity: int = 4096, kv_block_size: int = 16, kv_type: str = "f16"):
         own = kv is None
         if own:
@@ -573,7 +585,7 @@ class Context(_Handle):
             params = ctypes.c_void_p()
             _call("lli_context_params_create", ctypes.byref(params))
             try:
-                _call("lli_context_params_set_threads", params, int(threads))
+                _call("lli_context_params_set_threads", params, default_threads(threads))
                 _call("lli_context_params_set_max_batch", params, int(max_batch))
                 out = ctypes.c_void_p()
                 _call("lli_context_create", model._handle(), kv._handle(), params, ctypes.byref(out))
