@@ -1,41 +1,157 @@
-// The CUDA backend: device memory for tensors, one stream for uploads. Built as its own module
-// (libllminfer-cuda.so) so that libllminfer.so never needs the CUDA runtime to load; the core
-// library dlopens this module only when the CUDA backend is asked for.
-#include <cuda_runtime.h>
-
+// The CUDA backend: device memory for tensors and the KV cache, one stream and cuBLAS handle per
+// context, and the forward pass's operations (kernels in matmul.cu, elementwise.cu, attention.cu;
+// sampling in sample.cu). Built as its own module (libllminfer-cuda.so) so that libllminfer.so never
+// needs the CUDA runtime to load; the core library dlopens this module only when CUDA is asked for.
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
-extern "C" {
-#include "backend.h"
-}
+#include "common.cuh"
+
+namespace lli_cuda {
 
 namespace {
 
 struct cuda_impl {
     int device;
-    cudaStream_t stream;
+    int n_sm;
 };
 
-// Every CUDA status becomes an lli_status with the CUDA error text; the core library has no
-// access to our thread-local error, so the text goes back through the entry point's buffer or,
-// later, stderr-free per-call messages from the vtable.
+// The core cannot see our failures through lli_fail (separate module): it asks error_text() for
+// the calling thread's last message right after a call returns a failure.
 thread_local char g_err[512];
 
-lli_status cuda_fail(cudaError_t e, const char *what) {
+lli_status status_of(cudaError_t e) { return e == cudaErrorMemoryAllocation ? LLI_E_NOMEM : LLI_E_BACKEND; }
+
+lli_status set_err(cudaError_t e, const char *what) {
     std::snprintf(g_err, sizeof g_err, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-    return e == cudaErrorMemoryAllocation ? LLI_E_NOMEM : LLI_E_BACKEND;
+    return status_of(e);
 }
+
+size_t align16(size_t x) { return (x + 15) & ~static_cast<size_t>(15); }
+
+}  // namespace
+
+bool fail_msg(exec *ex, lli_status st, const char *fmt, ...) {
+    if (ex->st == LLI_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(ex->msg, sizeof ex->msg, fmt, ap);
+        va_end(ap);
+        ex->st = st;
+    }
+    return true;
+}
+
+bool fail_cuda(exec *ex, cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return false;
+    return fail_msg(ex, status_of(e), "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+bool fail_cublas(exec *ex, cublasStatus_t s, const char *what) {
+    if (s == CUBLAS_STATUS_SUCCESS) return false;
+    return fail_msg(ex, s == CUBLAS_STATUS_ALLOC_FAILED ? LLI_E_NOMEM : LLI_E_BACKEND, "%s: %s (%s)", what,
+                    cublasGetStatusString(s), cublasGetStatusName(s));
+}
+
+bool check_launch(exec *ex, const char *kernel) {
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return true;
+    char what[96];
+    std::snprintf(what, sizeof what, "kernel %s", kernel);
+    fail_cuda(ex, e, what);
+    return false;
+}
+
+bool ensure(exec *ex, scratch &s, size_t bytes, const char *what) {
+    if (s.cap >= bytes) return true;
+    // Queued kernels may still use the old buffer.
+    if (fail_cuda(ex, cudaStreamSynchronize(ex->stream), "cudaStreamSynchronize")) return false;
+    if (s.p && fail_cuda(ex, cudaFree(s.p), "cudaFree")) return false;
+    s.p = nullptr;
+    s.cap = 0;
+    size_t want = bytes + bytes / 2;
+    if (fail_cuda(ex, cudaMalloc(&s.p, want), what)) return false;
+    s.cap = want;
+    return true;
+}
+
+bool stage_reserve(exec *ex, size_t bytes, void **host, void **dev) {
+    bytes = align16(bytes ? bytes : 1);
+    if (ex->stage_used + bytes > ex->stage_cap) {
+        // Everything copied so far must have left the host buffer before it is reused.
+        if (fail_cuda(ex, cudaStreamSynchronize(ex->stream), "cudaStreamSynchronize")) return false;
+        ex->stage_used = 0;
+        if (bytes > ex->stage_cap) {
+            if (ex->stage_host && fail_cuda(ex, cudaFreeHost(ex->stage_host), "cudaFreeHost")) return false;
+            if (ex->stage_dev && fail_cuda(ex, cudaFree(ex->stage_dev), "cudaFree")) return false;
+            ex->stage_host = ex->stage_dev = nullptr;
+            ex->stage_cap = 0;
+            size_t cap = bytes * 2;
+            if (fail_cuda(ex, cudaHostAlloc(reinterpret_cast<void **>(&ex->stage_host), cap, cudaHostAllocDefault),
+                          "cudaHostAlloc (staging)") ||
+                fail_cuda(ex, cudaMalloc(reinterpret_cast<void **>(&ex->stage_dev), cap), "cudaMalloc (staging)"))
+                return false;
+            ex->stage_cap = cap;
+        }
+    }
+    *host = ex->stage_host + ex->stage_used;
+    *dev = ex->stage_dev + ex->stage_used;
+    ex->stage_used += bytes;
+    return true;
+}
+
+bool stage_send(exec *ex, void *host, size_t bytes) {
+    char *h = static_cast<char *>(host);
+    return !fail_cuda(ex, cudaMemcpyAsync(ex->stage_dev + (h - ex->stage_host), h, bytes, cudaMemcpyHostToDevice, ex->stream),
+                      "cudaMemcpyAsync (indices)");
+}
+
+void *stage(exec *ex, const void *src, size_t bytes) {
+    void *h, *d;
+    if (ex->st || !stage_reserve(ex, bytes, &h, &d)) return nullptr;
+    std::memcpy(h, src, bytes);
+    return stage_send(ex, h, bytes) ? d : nullptr;
+}
+
+lli_status lli_cuda_exec_finish(exec *ex) {
+    cudaError_t e = cudaStreamSynchronize(ex->stream);
+    fail_cuda(ex, e, "cudaStreamSynchronize");
+    ex->stage_used = 0;
+    lli_status st = ex->st;
+    if (st != LLI_OK) {
+        std::snprintf(g_err, sizeof g_err, "%s", ex->msg);
+        // Reported once; a sticky device error fails the next step again by itself.
+        ex->st = LLI_OK;
+        ex->msg[0] = 0;
+        cudaGetLastError();
+    }
+    return st;
+}
+
+const char *lli_cuda_error_text() { return g_err; }
+
+namespace {
+
+// ---- memory ---------------------------------------------------------------------------------
 
 lli_status cuda_alloc(lli_backend *be, uint64_t bytes, void **out) {
     cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
+    *out = nullptr;
     cudaError_t e = cudaSetDevice(impl->device);
     if (e == cudaSuccess) e = cudaMalloc(out, bytes ? bytes : 1);
-    return e == cudaSuccess ? LLI_OK : cuda_fail(e, "cudaMalloc");
+    if (e == cudaSuccess) return LLI_OK;
+    char what[96];
+    std::snprintf(what, sizeof what, "cudaMalloc of %llu bytes", static_cast<unsigned long long>(bytes));
+    cudaGetLastError();
+    return set_err(e, what);
 }
 
-void cuda_free(lli_backend *, void *buf) { cudaFree(buf); }
+void cuda_free(lli_backend *, void *buf) {
+    if (buf) cudaFree(buf);
+}
 
 lli_status cuda_upload(lli_backend *be, void *dst, uint64_t offset, const void *src, uint64_t bytes) {
     cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
@@ -43,49 +159,142 @@ lli_status cuda_upload(lli_backend *be, void *dst, uint64_t offset, const void *
     // Loader threads upload concurrently; a synchronous copy per call keeps each one simple and
     // lets the source buffer be freed as soon as the call returns.
     if (e == cudaSuccess) e = cudaMemcpy(static_cast<char *>(dst) + offset, src, bytes, cudaMemcpyHostToDevice);
-    return e == cudaSuccess ? LLI_OK : cuda_fail(e, "cudaMemcpy (upload)");
+    return e == cudaSuccess ? LLI_OK : set_err(e, "cudaMemcpy (upload)");
+}
+
+// Contexts' streams are blocking streams, so these copies on the legacy default stream are
+// ordered after every operation already queued on them.
+lli_status cuda_download(lli_backend *be, void *dst, const void *src, uint64_t offset, uint64_t bytes) {
+    cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
+    cudaError_t e = cudaSetDevice(impl->device);
+    if (e == cudaSuccess) e = cudaMemcpy(dst, static_cast<const char *>(src) + offset, bytes, cudaMemcpyDeviceToHost);
+    return e == cudaSuccess ? LLI_OK : set_err(e, "cudaMemcpy (download)");
+}
+
+lli_status cuda_copy(lli_backend *be, void *dst, uint64_t dst_offset, const void *src, uint64_t src_offset, uint64_t bytes) {
+    cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
+    cudaError_t e = cudaSetDevice(impl->device);
+    if (e == cudaSuccess)
+        e = cudaMemcpy(static_cast<char *>(dst) + dst_offset, static_cast<const char *>(src) + src_offset, bytes,
+                       cudaMemcpyDeviceToDevice);
+    // A device-to-device cudaMemcpy may return before it is done; the caller was promised a copy.
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    return e == cudaSuccess ? LLI_OK : set_err(e, "cudaMemcpy (device to device)");
 }
 
 void cuda_destroy(lli_backend *be) {
-    cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
-    if (impl) {
-        cudaStreamDestroy(impl->stream);
-        delete impl;
-    }
+    delete static_cast<cuda_impl *>(be->impl);
     std::free(be);
 }
 
+// ---- execution resources --------------------------------------------------------------------
+
+void cuda_exec_free(lli_backend *, void *p) {
+    exec *ex = static_cast<exec *>(p);
+    if (!ex) return;
+    cudaSetDevice(ex->device);
+    if (ex->stream) cudaStreamSynchronize(ex->stream);
+    if (ex->cublas) cublasDestroy(ex->cublas);
+    for (scratch *s : {&ex->xq, &ex->xh, &ex->wtile, &ex->partial})
+        if (s->p) cudaFree(s->p);
+    if (ex->stage_host) cudaFreeHost(ex->stage_host);
+    if (ex->stage_dev) cudaFree(ex->stage_dev);
+    if (ex->stream) cudaStreamDestroy(ex->stream);
+    delete ex;
+}
+
+void *cuda_exec_create(lli_backend *be, int) {
+    cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
+    exec *ex = new (std::nothrow) exec;
+    if (!ex) {
+        std::snprintf(g_err, sizeof g_err, "out of memory");
+        return nullptr;
+    }
+    ex->device = impl->device;
+    ex->n_sm = impl->n_sm;
+    bool bad = fail_cuda(ex, cudaSetDevice(ex->device), "cudaSetDevice") ||
+               // Blocking (not cudaStreamNonBlocking): download() and copy() on the legacy stream
+               // then wait for this stream's work, whatever order the caller uses.
+               fail_cuda(ex, cudaStreamCreateWithFlags(&ex->stream, cudaStreamDefault), "cudaStreamCreate") ||
+               fail_cublas(ex, cublasCreate(&ex->cublas), "cublasCreate") ||
+               fail_cublas(ex, cublasSetStream(ex->cublas, ex->stream), "cublasSetStream") || !attention_init(ex);
+    void *h, *d;
+    if (!bad) bad = !stage_reserve(ex, 1 << 20, &h, &d);
+    ex->stage_used = 0;
+    if (bad) {
+        std::snprintf(g_err, sizeof g_err, "%s", ex->msg);
+        cuda_exec_free(be, ex);
+        return nullptr;
+    }
+    return ex;
+}
+
+// ---- operations -----------------------------------------------------------------------------
+
+exec *X(void *p) { return static_cast<exec *>(p); }
+
+void cu_embed(void *e, const lli_tensor *t, const int32_t *tokens, int64_t n, float *out) {
+    lli_cuda_tensor v;
+    lli_cuda_tensor_of(t, &v);
+    op_embed(X(e), v, tokens, n, out);
+}
+void cu_rms_norm(void *e, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps) {
+    op_rms_norm(X(e), x, w, out, rows, dim, eps);
+}
+void cu_matmul(void *e, const lli_tensor *w, const float *x, float *out, int64_t n, void *) {
+    lli_cuda_tensor v;
+    lli_cuda_tensor_of(w, &v);
+    op_matmul(X(e), v, x, out, n);
+}
+void cu_add(void *e, float *x, const float *y, int64_t count) { op_add(X(e), x, y, count); }
+void cu_add_rows(void *e, float *x, const float *bias, int64_t rows, int64_t dim) { op_add_rows(X(e), x, bias, rows, dim); }
+void cu_rope(void *e, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox, float theta_scale,
+             float freq_scale, const float *freq_factors) {
+    op_rope(X(e), x, pos, n, heads, head_dim, rope_dim, neox, theta_scale, freq_scale, freq_factors);
+}
+void cu_swiglu(void *e, float *gate, const float *up, int64_t count) { op_swiglu(X(e), gate, up, count); }
+void cu_attention(void *e, const lli_attn_args *a) { op_attention(X(e), a); }
+void cu_gather_rows(void *e, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {
+    op_gather_rows(X(e), src, rows, n, dim, dst);
+}
+lli_status cu_finish(void *e) { return lli_cuda_exec_finish(X(e)); }
+const char *cu_error_text(void) { return g_err; }
+
+const lli_compute_ops k_compute = {cu_embed, cu_rms_norm, cu_matmul,    cu_add,         cu_add_rows,
+                                   cu_rope,  cu_swiglu,   cu_attention, cu_gather_rows, cu_finish};
+
 const lli_backend_ops k_cuda_ops = {
-    "cuda", LLI_BACKEND_CUDA, 0, cuda_alloc, cuda_free, cuda_upload, nullptr, nullptr, cuda_destroy,
-    nullptr, nullptr, nullptr,  // compute: the kernels come with the CUDA issue
-    nullptr,
+    "cuda",       LLI_BACKEND_CUDA, 0,         cuda_alloc,     cuda_free,      cuda_upload, cuda_download,
+    cuda_copy,    cuda_destroy,     cuda_exec_create, cuda_exec_free, &k_compute, cu_error_text,
 };
 
 }  // namespace
+}  // namespace lli_cuda
 
 extern "C" __attribute__((visibility("default"))) lli_status lli_cuda_backend_create(lli_backend **out, char *err,
                                                                                      size_t err_cap) {
+    using namespace lli_cuda;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
         std::snprintf(err, err_cap, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        cudaGetLastError();
         return LLI_E_BACKEND;
     }
-    cuda_impl *impl = new (std::nothrow) cuda_impl{0, nullptr};
+    int n_sm = 0;
+    e = cudaSetDevice(0);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0);
+    if (e != cudaSuccess) {
+        std::snprintf(err, err_cap, "cannot start device 0: %s", cudaGetErrorString(e));
+        return LLI_E_BACKEND;
+    }
+    cuda_impl *impl = new (std::nothrow) cuda_impl{0, n_sm};
     lli_backend *be = static_cast<lli_backend *>(std::calloc(1, sizeof *be));
     if (!impl || !be) {
         delete impl;
         std::free(be);
         std::snprintf(err, err_cap, "out of memory");
         return LLI_E_NOMEM;
-    }
-    e = cudaSetDevice(0);
-    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
-    if (e != cudaSuccess) {
-        std::snprintf(err, err_cap, "cannot start device 0: %s", cudaGetErrorString(e));
-        delete impl;
-        std::free(be);
-        return LLI_E_BACKEND;
     }
     be->ops = &k_cuda_ops;
     be->impl = impl;
