@@ -1,0 +1,186 @@
+/* The CUDA backend's host-side decisions (cuda/launch.c), on the CPU: launch shapes, the cuBLAS
+ * threshold, tiles, and above all the flattened block tables, which must address exactly the rows
+ * lli_kv_row() gives for every entry and key. Runs everywhere; needs no GPU and no CUDA. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "launch.h"
+#include "tensor_types.h"
+
+static void test_shapes(void) {
+    CHECK(!lli_cuda_use_gemm(1) && !lli_cuda_use_gemm(8) && lli_cuda_use_gemm(9) && lli_cuda_use_gemm(512), "gemm threshold");
+    CHECK(LLI_CUDA_GEMM_MIN_N == LLI_CUDA_MV_MAX_N + 1, "every n below the threshold fits the matrix-vector kernel");
+    CHECK(lli_cuda_row_bytes(LLI_TT_Q4_K, 4096) == 16 * 144, "q4_k row");
+    CHECK(lli_cuda_row_bytes(LLI_TT_Q6_K, 14336) == 56 * 210, "q6_k row");
+    CHECK(lli_cuda_row_bytes(LLI_TT_Q8_0, 576) == 18 * 34, "q8_0 row");
+    CHECK(lli_cuda_row_bytes(LLI_TT_F32, 200) == 800 && lli_cuda_row_bytes(LLI_TT_BF16, 3) == 6, "float rows");
+    CHECK(lli_cuda_row_bytes(LLI_TT_Q4_K, 576) == 0 && lli_cuda_row_bytes(LLI_TT_Q4_0, 33) == 0, "ragged rows refused");
+    CHECK(lli_cuda_row_bytes(99, 4096) == 0, "unknown type refused");
+    int q8 = 0;
+    const int types[] = {LLI_TT_Q8_0, LLI_TT_Q4_0, LLI_TT_Q4_1, LLI_TT_Q4_K, LLI_TT_Q6_K, LLI_TT_Q5_K, LLI_TT_F16};
+    for (int i = 0; i < 7; i++) q8 += lli_cuda_type_uses_q8(types[i]);
+    CHECK(q8 == 5, "the CPU backend's 8-bit-activation types, and only those");
+
+    lli_launch l = lli_cuda_launch_matvec(131);
+    CHECK(l.grid[0] == 33 && l.block[0] == 32 * LLI_CUDA_MV_WARPS, "matvec: a warp per row (%u x %u)", l.grid[0], l.block[0]);
+    l = lli_cuda_launch_quantize(3, 512);
+    CHECK((uint64_t)l.grid[0] * l.block[0] / 32 >= 3 * 16 && (uint64_t)(l.grid[0] - 1) * l.block[0] / 32 < 3 * 16,
+          "quantize: a warp per block, no idle block");
+    l = lli_cuda_launch_elementwise(1000);
+    CHECK(l.grid[0] == 4 && l.block[0] == 256, "elementwise");
+    l = lli_cuda_launch_elementwise((int64_t)1 << 40);
+    CHECK(l.grid[0] == 65536, "elementwise grids are capped (grid-stride loops)");
+    l = lli_cuda_launch_elementwise(0);
+    CHECK(l.grid[0] == 1, "an empty launch is still a valid launch");
+    l = lli_cuda_launch_rows(7, 4096);
+    CHECK(l.grid[0] == 7 && l.block[0] == 1024, "rows: wide rows get 1024 threads");
+    l = lli_cuda_launch_rows(7, 64);
+    CHECK(l.block[0] == 32, "rows: narrow rows one warp");
+    l = lli_cuda_launch_rope(5, 32, 128);
+    CHECK(l.grid[0] == 160 && l.block[0] == 64, "rope: a block per head, a thread per pair");
+    l = lli_cuda_launch_rope(1, 1, 2);
+    CHECK(l.block[0] == 32, "rope: whole warps");
+
+    CHECK(lli_cuda_gemm_tile_rows(4096, 4096, 128ull << 20) == 4096, "tile: the whole matrix when it fits");
+    int64_t t = lli_cuda_gemm_tile_rows(32000, 4096, 128ull << 20);
+    CHECK(t % 128 == 0 && (uint64_t)t * 4096 * 2 <= 128ull << 20 && t >= 128, "tile: multiple of 128 within the budget (%lld)",
+          (long long)t);
+    CHECK(lli_cuda_gemm_tile_rows(1000, 1 << 20, 1 << 20) == 128, "tile: never less than 128 rows");
+}
+
+/* A cache with scattered block tables. */
+static lli_kv_cache *make_kv(int n_seqs, int64_t blocks_per_seq, int bs) {
+    lli_kv_cache *kv = calloc(1, sizeof *kv);
+    kv->n_layer = 3, kv->n_head_kv = 2, kv->head_dim = 64, kv->block_size = bs;
+    kv->n_blocks = n_seqs * blocks_per_seq;
+    kv->n_seqs = n_seqs;
+    kv->seqs = calloc((size_t)n_seqs, sizeof *kv->seqs);
+    for (int s = 0; s < n_seqs; s++) {
+        lli_kv_seq *q = &kv->seqs[s];
+        q->active = s != 3; /* sequence 3 is free */
+        q->n_blocks = blocks_per_seq;
+        q->blocks = malloc((size_t)blocks_per_seq * sizeof *q->blocks);
+        for (int64_t b = 0; b < blocks_per_seq; b++) q->blocks[b] = (int32_t)((b * n_seqs + s * 7 + 3) % kv->n_blocks);
+    }
+    return kv;
+}
+
+static void free_kv(lli_kv_cache *kv) {
+    for (int s = 0; s < kv->n_seqs; s++) free(kv->seqs[s].blocks);
+    free(kv->seqs);
+    free(kv);
+}
+
+/* Every (entry, key, layer, head) through the plan's tables equals lli_kv_row(). */
+static int rows_agree(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
+                      const lli_attn_plan *p, const void *buf) {
+    const lli_attn_entry *e = (const lli_attn_entry *)((const char *)buf + p->off_entries);
+    const int32_t *tables = (const int32_t *)((const char *)buf + p->off_table);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t first = window > 0 && pos[i] - window + 1 > 0 ? pos[i] - window + 1 : 0;
+        if (e[i].pos != pos[i] || e[i].first != first) return 0;
+        if (e[i].table < 0 || e[i].table >= p->n_table) return 0;
+        for (int32_t k = e[i].first; k <= e[i].pos; k++)
+            for (int layer = 0; layer < kv->n_layer; layer++)
+                for (int h = 0; h < kv->n_head_kv; h++) {
+                    int64_t block = tables[e[i].table + k / kv->block_size];
+                    int64_t got = ((block * kv->n_layer + layer) * kv->n_head_kv + h) * kv->block_size + k % kv->block_size;
+                    if (got != lli_kv_row(kv, &kv->seqs[seq[i]], k, layer, h)) return 0;
+                }
+    }
+    return 1;
+}
+
+static void test_attention_plan(void) {
+    lli_kv_cache *kv = make_kv(6, 40, 16);
+    int32_t seq[600];
+    int64_t pos[600];
+    lli_attn_plan p;
+
+    /* prefill: 40 of sequence 0, 21 of sequence 2 */
+    int64_t n = 0;
+    for (int i = 0; i < 40; i++) seq[n] = 0, pos[n++] = 100 + i;
+    for (int i = 0; i < 21; i++) seq[n] = 2, pos[n++] = i;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 8, 132, &p) == 0, "prefill plan");
+    CHECK(p.prefill == 1 && p.splits == 1, "prefill takes the tiled kernel");
+    CHECK(p.n_tiles == 3 + 2, "tiles of at most %d entries, never across sequences (%d)", LLI_CUDA_ATTN_BQ, p.n_tiles);
+    CHECK(p.n_table == (139 / 16 + 1) + (20 / 16 + 1), "one table per sequence, as long as its furthest entry (%d)", p.n_table);
+    CHECK(p.max_span == 140, "longest span");
+    CHECK(p.off_tiles % 16 == 0 && p.off_table % 16 == 0 && p.bytes % 16 == 0, "aligned layout");
+    void *buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &p, buf);
+    CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "prefill rows through the flattened tables");
+    const lli_attn_tile *tl = (const lli_attn_tile *)((char *)buf + p.off_tiles);
+    CHECK(tl[0].entry0 == 0 && tl[0].count == 16 && tl[2].count == 8 && tl[3].entry0 == 40 && tl[4].count == 5,
+          "tile boundaries");
+    CHECK(tl[1].key_first == 0 && tl[1].key_last == 131 && tl[3].key_first == 0 && tl[3].key_last == 15, "tile key ranges");
+    free(buf);
+
+    /* with a window: first keys move up, tiles' ranges start at their earliest query's first key */
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 50, 8, 132, &p) == 0 && p.max_span == 50, "window plan");
+    buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 50, &p, buf);
+    CHECK(rows_agree(kv, seq, pos, n, 50, &p, buf), "windowed rows");
+    tl = (const lli_attn_tile *)((char *)buf + p.off_tiles);
+    CHECK(tl[0].key_first == 51 && tl[0].key_last == 115, "windowed tile range (%d..%d)", tl[0].key_first, tl[0].key_last);
+    free(buf);
+
+    /* decode: one entry per sequence, different lengths */
+    n = 0;
+    const int64_t lens[6] = {639, 3, 0, 0, 200, 17};
+    for (int s = 0; s < 6; s++)
+        if (s != 3) seq[n] = s, pos[n++] = lens[s];
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 32, 132, &p) == 0, "decode plan");
+    CHECK(p.prefill == 0, "decode takes the decode kernel");
+    CHECK(p.splits == lli_cuda_attn_splits(n * 32, 640, 132) && p.splits >= 1, "decode splits");
+    buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &p, buf);
+    CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "decode rows");
+    free(buf);
+
+    /* the same sequence several times in a small step shares one table */
+    n = 0;
+    for (int i = 0; i < 3; i++) seq[n] = 1, pos[n++] = 30 + i;
+    seq[n] = 4, pos[n++] = 5;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 4, 132, &p) == 0 && p.prefill == 0 && p.n_table == 3 + 1, "shared table");
+    buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &p, buf);
+    const lli_attn_entry *e = (const lli_attn_entry *)((char *)buf + p.off_entries);
+    CHECK(e[0].table == e[1].table && e[1].table == e[2].table && e[3].table != e[0].table, "entries of a sequence share it");
+    CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "shared-table rows");
+    free(buf);
+
+    /* refused: a free sequence, an id out of range, a position past the blocks, a negative one */
+    seq[0] = 3, pos[0] = 0;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "free sequence refused");
+    seq[0] = 6;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "unknown sequence refused");
+    seq[0] = 0, pos[0] = 40 * 16;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "position past the blocks refused");
+    pos[0] = -1;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "negative position refused");
+    free_kv(kv);
+}
+
+static void test_attention_shapes(void) {
+    CHECK(lli_cuda_attn_splits(1, 100, 132) == 1, "short spans are not split");
+    CHECK(lli_cuda_attn_splits(32, 4096, 132) == 9, "batch-1 decode over 4096 keys: %d splits", lli_cuda_attn_splits(32, 4096, 132));
+    CHECK(lli_cuda_attn_splits(32, 100000, 132) == 9 && lli_cuda_attn_splits(1, 100000, 132) == LLI_CUDA_ATTN_MAX_SPLITS,
+          "splits capped");
+    CHECK(lli_cuda_attn_splits(128 * 32, 4096, 132) == 1, "many sequences fill the device without splits");
+    CHECK(lli_cuda_attn_splits(8, 4096, 132) * LLI_CUDA_ATTN_MIN_SPLIT <= 4096, "each split has its minimum of keys");
+    CHECK(lli_cuda_attn_per_lane(64) == 2 && lli_cuda_attn_per_lane(80) == 4 && lli_cuda_attn_per_lane(128) == 4 &&
+              lli_cuda_attn_per_lane(256) == 8 && lli_cuda_attn_per_lane(512) == 16 && lli_cuda_attn_per_lane(513) == 0,
+          "head-size classes");
+    CHECK(lli_cuda_attn_prefill_smem(128) <= 48 * 1024, "head size 128 within the default shared memory");
+    CHECK(lli_cuda_attn_prefill_smem(512) <= 160 * 1024, "head size 512 within an A100's opt-in shared memory (%u)",
+          lli_cuda_attn_prefill_smem(512));
+}
+
+int main(void) {
+    test_shapes();
+    test_attention_plan();
+    test_attention_shapes();
+    return check_summary();
+}
