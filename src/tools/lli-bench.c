@@ -12,7 +12,7 @@
 #include "llminfer.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: lli-bench -m DIR [-p 512] [-n 128] [-t THREADS] [-r REPETITIONS] [-o md|json]\n");
+    fprintf(f, "usage: lli-bench -m DIR [-p 512] [-n 128] [-t THREADS] [-r REPETITIONS] [-o md|json] [--backend cpu|cuda|auto]\n");
 }
 
 static double now(void) {
@@ -55,7 +55,7 @@ static lli_status run_once(lli_model *m, int threads, int n_prompt, int n_gen, d
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *out = "md";
+    const char *dir = NULL, *out = "md", *backend_name = "auto";
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -65,12 +65,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-t") && v) threads = atoi(v), i++;
         else if (!strcmp(a, "-r") && v) reps = atoi(v), i++;
         else if (!strcmp(a, "-o") && v) out = v, i++;
+        else if (!strcmp(a, "--backend") && v) backend_name = v, i++;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
         else return usage(stderr), 2;
     }
-    if (!dir || n_prompt < 0 || n_gen < 0 || reps < 1 || (strcmp(out, "md") && strcmp(out, "json"))) return usage(stderr), 2;
+    int backend = !strcmp(backend_name, "cpu") ? LLI_BACKEND_CPU : !strcmp(backend_name, "cuda") ? LLI_BACKEND_CUDA
+                : !strcmp(backend_name, "auto") ? LLI_BACKEND_AUTO : -1;
+    if (!dir || n_prompt < 0 || n_gen < 0 || reps < 1 || (strcmp(out, "md") && strcmp(out, "json")) || backend < 0)
+        return usage(stderr), 2;
     lli_model *m = NULL;
-    lli_status st = lli_model_load(dir, NULL, &m);
+    lli_model_params *mp = NULL;
+    lli_status st = lli_model_params_create(&mp);
+    if (!st) st = lli_model_params_set_backend(mp, backend);
+    if (!st) st = lli_model_load(dir, mp, &m);
+    lli_model_params_free(mp);
     if (st) {
         fprintf(stderr, "lli-bench: %s: %s\n", lli_status_str(st), lli_last_error());
         return 1;
@@ -102,6 +110,9 @@ int main(int argc, char **argv) {
     int64_t bytes = 0;
     lli_model_info_str(m, LLI_INFO_ARCH, &arch);
     lli_model_info_int(m, LLI_INFO_BYTES, &bytes);
+    int64_t used = LLI_BACKEND_CPU;
+    lli_model_info_int(m, LLI_INFO_BACKEND, &used);
+    const char *be_json = used == LLI_BACKEND_CUDA ? "CUDA" : "CPU";
     int shown_threads = threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN); /* what 0 means to the library */
     if (!strcmp(out, "json")) {
         printf("[\n");
@@ -109,9 +120,9 @@ int main(int argc, char **argv) {
         for (int r = 0; r < 2; r++) {
             if (!rows[r].samples) continue;
             printf("%s  {\"build_commit\": \"libllminfer-%s\", \"model_filename\": \"%s\", \"model_type\": \"%s\", "
-                   "\"model_size\": %lld, \"backends\": \"CPU\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
+                   "\"model_size\": %lld, \"backends\": \"%s\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
                    "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
-                   first ? "" : ",\n", lli_version(), dir, arch, (long long)bytes, shown_threads, rows[r].n_prompt,
+                   first ? "" : ",\n", lli_version(), dir, arch, (long long)bytes, be_json, shown_threads, rows[r].n_prompt,
                    rows[r].n_gen, rows[r].avg, rows[r].sd);
             for (int k = 0; k < reps; k++) printf(k ? ", %.6f" : "%.6f", rows[r].samples[k]);
             printf("]}");

@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: lli-generate -m DIR -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
-               "                    [--threads T] [--chat]\n"
+               "                    [--threads T] [--chat] [--backend cpu|cuda|auto]\n"
                "--temp 0 (the default) is greedy. --chat wraps the prompt in the model's chat template.\n");
 }
 
@@ -45,7 +45,7 @@ static char *apply_chat(const char *tmpl, const char *prompt) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *prompt = NULL;
+    const char *dir = NULL, *prompt = NULL, *backend_name = "auto";
     int n_gen = 64, threads = 0, chat = 0, top_k = 0;
     float temp = 0, top_p = 1;
     unsigned long long seed = 42;
@@ -60,17 +60,24 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && v) seed = strtoull(v, NULL, 10), i++;
         else if (!strcmp(a, "--threads") && v) threads = atoi(v), i++;
         else if (!strcmp(a, "--chat")) chat = 1;
+        else if (!strcmp(a, "--backend") && v) backend_name = v, i++;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
         else return usage(stderr), 2;
     }
-    if (!dir || !prompt || n_gen < 0) return usage(stderr), 2;
+    int backend = !strcmp(backend_name, "cpu") ? LLI_BACKEND_CPU : !strcmp(backend_name, "cuda") ? LLI_BACKEND_CUDA
+                : !strcmp(backend_name, "auto") ? LLI_BACKEND_AUTO : -1;
+    if (!dir || !prompt || n_gen < 0 || backend < 0) return usage(stderr), 2;
 
     lli_model *m = NULL;
     tool_engine e = {0};
     lli_sampler *smp = NULL;
     lli_token *toks = NULL;
     char *text = NULL;
-    lli_status st = lli_model_load(dir, NULL, &m);
+    lli_model_params *mp = NULL;
+    lli_status st = lli_model_params_create(&mp);
+    if (!st) st = lli_model_params_set_backend(mp, backend);
+    if (!st) st = lli_model_load(dir, mp, &m);
+    lli_model_params_free(mp);
     const char *tmpl = "";
     if (!st && chat) {
         lli_model_info_str(m, LLI_INFO_CHAT_TEMPLATE, &tmpl);
