@@ -81,9 +81,12 @@ static size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
 
 /* The first earlier entry of the same sequence, or -1: that entry owns the sequence's table. */
 static int64_t first_of_seq(const int32_t *seq, int64_t i) {
-    for (int64_t j = 0; j < i; j++)
+    /* Runs of one sequence (prefill chunks) resolve in constant time: the run's start owns it. */
+    int64_t r = i;
+    while (r > 0 && seq[r - 1] == seq[r]) r--;
+    for (int64_t j = 0; j < r; j++)
         if (seq[j] == seq[i]) return j;
-    return -1;
+    return r < i ? r : -1;
 }
 
 static int64_t seq_max_pos(const int32_t *seq, const int64_t *pos, int64_t n, int32_t id) {

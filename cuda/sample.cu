@@ -91,15 +91,16 @@ __global__ void __launch_bounds__(T) sample_kernel(const float *__restrict__ log
     total = block_sum<float>(total, redf);
     if (top_p < 1.0f) {
         const float want = top_p * total;
-        uint32_t K = lo;
+        // Bisection from 0 over max(cand, lo): the mass is then monotone in cand at every bit.
+        uint32_t K = 0;
         for (int bit = 31; bit >= 0; bit--) {
-            const uint32_t cand = K | (1u << bit);
-            if (cand <= K) continue;
+            const uint32_t cand = K | (1u << bit), cut = cand > lo ? cand : lo;
             float mass = 0;
             for (int64_t i = tid; i < vocab; i += T)
-                if (order_key(x[i]) >= cand) mass += expf((x[i] - mx) * inv_t);
+                if (order_key(x[i]) >= cut) mass += expf((x[i] - mx) * inv_t);
             if (block_sum<float>(mass, redf) >= want) K = cand;
         }
+        K = K > lo ? K : lo;
         lo = K;
         total = 0;
         for (int64_t i = tid; i < vocab; i += T)
