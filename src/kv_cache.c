@@ -265,7 +265,7 @@ lli_status lli_kv_seq_create_with_prefix(lli_kv_cache *kv, const lli_token *toke
     }
     s->n_blocks = got;
     s->len = got * kv->block_size;
-    memcpy(s->tokens, tokens, (size_t)s->len * sizeof *tokens);
+    if (s->len) memcpy(s->tokens, tokens, (size_t)s->len * sizeof *tokens);
     kv->hits += got;
     if (kv->prefix_cache) kv->misses += want - got;
     *out = id;
@@ -298,8 +298,8 @@ lli_status lli_kv_seq_fork(lli_kv_cache *kv, lli_seq_id src, lli_seq_id *out) {
         d->blocks[i] = s->blocks[i];
         kv->refs[s->blocks[i]]++;
     }
-    memcpy(d->chain, s->chain, (size_t)(s->len / kv->block_size) * sizeof *d->chain);
-    memcpy(d->tokens, s->tokens, (size_t)s->len * sizeof *d->tokens);
+    if (s->len >= kv->block_size) memcpy(d->chain, s->chain, (size_t)(s->len / kv->block_size) * sizeof *d->chain);
+    if (s->len && s->has_tokens) memcpy(d->tokens, s->tokens, (size_t)s->len * sizeof *d->tokens);
     d->has_tokens = s->has_tokens;
     d->n_blocks = s->n_blocks;
     d->len = s->len;
@@ -429,8 +429,8 @@ lli_status lli_kv_reserve(lli_kv_cache *kv, const lli_seq_id *ids, const int64_t
 void lli_kv_commit(lli_kv_cache *kv, lli_seq_id id, const lli_token *tokens, int64_t count) {
     lli_kv_seq *s = &kv->seqs[id];
     int64_t bs = kv->block_size, first_full = s->len / bs;
-    if (tokens && s->has_tokens) memcpy(s->tokens + s->len, tokens, (size_t)count * sizeof *tokens);
-    else s->has_tokens = 0;
+    if (!tokens) s->has_tokens = 0;
+    else if (s->has_tokens && count) memcpy(s->tokens + s->len, tokens, (size_t)count * sizeof *tokens);
     s->len += count;
     if (!s->has_tokens || !kv->prefix_cache) return;
     for (int64_t i = first_full; i < s->len / bs; i++) {

@@ -185,7 +185,7 @@ static lli_status save_to_memory(const lli_kv_cache *kv, lli_seq_id id, uint8_t 
     block_buf b = {0};
     lli_status st = raw ? block_buf_init(kv, &b) : lli_fail(LLI_E_NOMEM, "out of memory for %llu bytes of KV state",
                                                                  (unsigned long long)sh.raw_size);
-    if (st == LLI_OK && s->has_tokens) memcpy(raw, s->tokens, (size_t)s->len * sizeof(lli_token));
+    if (st == LLI_OK && s->has_tokens && s->len) memcpy(raw, s->tokens, (size_t)s->len * sizeof(lli_token));
     for (int64_t i = 0; st == LLI_OK && i < s->n_blocks && i * kv->block_size < s->len; i++) {
         int64_t first = i * kv->block_size, count = s->len - first < kv->block_size ? s->len - first : kv->block_size;
         st = block_io(kv, s->blocks[i], &b, 1);

@@ -99,8 +99,10 @@ int main(void) {
     CHECK_FAILS(lli_batch_add(b, 1, 0, -1, 0), LLI_E_INVALID_ARG, "negative");
     lli_batch_free(b);
 
-    /* Declared for a later release: it says so, by name. */
-    CHECK_FAILS(lli_kv_seq_save(NULL, 0, "/tmp/x"), LLI_E_NOT_IMPLEMENTED, "lli_kv_seq_save");
+    CHECK_FAILS(lli_kv_seq_save(NULL, 0, "/tmp/x"), LLI_E_INVALID_ARG, "lli_kv_seq_save");
+    CHECK_FAILS(lli_kv_state_load(NULL, 0, NULL), LLI_E_INVALID_ARG, "lli_kv_state_load");
+    CHECK_FAILS(lli_kv_state_wait(NULL), LLI_E_INVALID_ARG, "lli_kv_state_wait");
+    lli_kv_state_free(NULL);
 
     /* NULL handles are refused by name, never dereferenced. */
     lli_sampler *s = (lli_sampler *)1;

@@ -379,6 +379,15 @@ static void test_context_stats(void) {
     int64_t blocks = -1;
     CHECK(lli_kv_seq_blocks(e.kv, a, &blocks) == LLI_OK && blocks == 2, "sequence a holds %lld blocks", (long long)blocks);
     CHECK_FAILS(lli_kv_seq_blocks(e.kv, 77, &blocks), LLI_E_INVALID_ARG, "77");
+    lli_seq_id z, z2;
+    lli_kv_seq_create(e.kv, &z);
+    CHECK(lli_kv_seq_fork(e.kv, z, &z2) == LLI_OK, "fork of an empty sequence: %s", lli_last_error());
+    size_t size;
+    CHECK_FAILS(lli_kv_seq_save_buffer(e.kv, z, NULL, 0, &size), LLI_E_BUFFER_TOO_SMALL, "bytes");
+    unsigned char empty[256];
+    CHECK(lli_kv_seq_save_buffer(e.kv, z, empty, sizeof empty, &size) == LLI_OK &&
+              lli_kv_seq_restore_buffer(e.kv, empty, size, &z2) == LLI_OK,
+          "an empty sequence saves and restores: %s", lli_last_error());
     engine_free(&e);
 }
 
