@@ -5,7 +5,6 @@ import threading
 
 import pytest
 
-import llminfer
 from llminfer.scheduler import Engine, Request, Scheduler, generate_alone, poisson_arrivals
 
 TEXTS = ["The capital of France is", "Water is made of", "def add(a, b):",

@@ -16,9 +16,9 @@ import ctypes
 import os
 import threading
 import weakref
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
-from ._errors import E_BUFFER_TOO_SMALL, OK, BufferTooSmallError, _call, _check, _L, _path, error_for
+from ._errors import E_BUFFER_TOO_SMALL, OK, _call, _check, _L, _path
 
 KV_TYPES = {"f16": 0, "q8": 1}
 #: lli_kv_stat() keys by name.

@@ -20,9 +20,8 @@ import sys
 import threading
 import time
 import uuid
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from . import Model
 from ._engine import TextStream
