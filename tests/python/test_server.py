@@ -278,3 +278,16 @@ def test_client_disconnecting_mid_stream_frees_its_sequence(server, model):
         c.close()
     s = wait_idle(server)
     assert s["scheduler"]["finished_cancelled"] == before + 4
+
+
+def test_client_leaving_a_non_streamed_request_cancels_it(server):
+    before = stats(server)["scheduler"].get("finished_cancelled", 0)
+    body = json.dumps({"prompt": "Once upon a time", "max_tokens": 200, "temperature": 0}).encode()
+    with socket.create_connection(server, timeout=60) as s:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 60
+        while stats(server)["scheduler"]["running"] == 0:  # until it is being generated
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    s = wait_idle(server)
+    assert s["scheduler"]["finished_cancelled"] == before + 1

@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import queue
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -258,7 +260,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except OSError:  # the client left; nothing to tell it
+            self.close_connection = True
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection (readable, and at end of file)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _error(self, exc: ApiError) -> None:
         self._send_json(exc.status, exc.body(), close=exc.status >= 400)
@@ -381,13 +394,19 @@ class _Handler(BaseHTTPRequestHandler):
                     self._sse(dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                    "logprobs": None, "finish_reason": None}]))
             deadline = time.monotonic() + app.request_timeout
+            n_items = 0
             while True:
+                n_items += 1
+                if not stream and n_items % 8 == 0 and self._client_gone():
+                    raise _ClientGone()  # a waiting client hung up: stop generating for it
                 try:
-                    item = job.tokens.get(timeout=max(0.01, min(1.0, deadline - time.monotonic())))
+                    item = job.tokens.get(timeout=max(0.01, min(0.25, deadline - time.monotonic())))
                 except queue.Empty:
                     if time.monotonic() >= deadline:
                         app.engine.cancel(req)
                         raise ApiError(504, "the request timed out", type_="server_error") from None
+                    if not stream and self._client_gone():
+                        raise _ClientGone() from None
                     continue
                 if item is _FINISHED:
                     text = text_stream.flush()
