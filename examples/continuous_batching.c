@@ -1,8 +1,9 @@
 /* A reference scheduler for continuous batching, written against the public API only.
  *
  * Requests arrive over time (a seeded Poisson process) with prompts of mixed lengths. Every step
- * carries at most BUDGET tokens: first one token for each running request that is decoding, then
- * chunks of prompts still being prefilled, then newly admitted requests, all in one lli_decode().
+ * carries at most BUDGET tokens: one token for each running request that is decoding, chunks of
+ * prompts still being prefilled, and the first chunks of newly admitted requests, all in one
+ * lli_decode().
  * A request is admitted only when the KV cache has free blocks for it; when a running request
  * needs a block and none is left, the most recently admitted request is preempted, either by
  * recompute (its sequence is freed and its prompt and tokens so far are prefilled again later) or
@@ -311,11 +312,16 @@ int main(int argc, char **argv) {
         s.planned_blocks = 0;
         int left = budget, preempted_now = 0;
 
-        /* 1. Running requests, oldest first: decode tokens and the rest of their prefill. A request
-         * that needs a block the cache lacks takes it from the youngest, which may be itself. */
+        /* 1. Running requests, oldest first: decode tokens and the rest of their prefill. A prefill
+         * chunk leaves room in the budget for the younger requests' decode tokens, so that a long
+         * prompt does not stall everyone's generation. A request that needs a block the cache lacks
+         * takes it from the youngest, which may be itself. */
         for (int i = 0; i < s.n_running && left > 0; i++) {
             request *r = s.running[i];
-            int take = r->n_total - r->n_cached < left ? r->n_total - r->n_cached : left;
+            int decoding_after = 0;
+            for (int j = i + 1; j < s.n_running; j++) decoding_after += s.running[j]->n_total - s.running[j]->n_cached == 1;
+            int take = r->n_total - r->n_cached, cap = left - decoding_after > 1 ? left - decoding_after : 1;
+            if (take > cap) take = cap;
             int64_t need = blocks_for(&s, r->n_cached + take) - blocks_for(&s, r->n_cached);
             while (need > free_blocks(&s) && s.n_running - 1 > i) {
                 preempt(&s, s.running[s.n_running - 1]);
@@ -326,7 +332,7 @@ int main(int argc, char **argv) {
                 preempted_now = 1;
                 break;
             }
-            left -= schedule_tokens(&s, r, batch, left, entry_req);
+            left -= schedule_tokens(&s, r, batch, take, entry_req);
         }
 
         /* 2. Admission, first come first served, unless this step just had to preempt: a request is
