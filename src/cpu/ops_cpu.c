@@ -92,25 +92,31 @@ static void matmul_rows(int ith, int nth, void *arg) {
     split(rows, ith, nth, &lo, &hi);
     /* Each weight row is read once and used for every activation row while it is in cache. */
     const int type = j->w->type->id;
-    /* Tiles of 16 activation rows stay in L1 while this thread's weight rows stream past them. */
-    for (int64_t t0 = 0; t0 < j->n; t0 += 16) {
-        int64_t t1 = t0 + 16 < j->n ? t0 + 16 : j->n;
-        for (int64_t r = lo; r < hi; r++) {
-            const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
-            int64_t t = t0;
-            for (; t + 4 <= t1; t += 4) { /* four activation rows per pass over the weight row */
-                const float *x4[4];
-                const lli_q8 *q4[4];
-                float o[4];
-                for (int k = 0; k < 4; k++) {
-                    x4[k] = j->x + (t + k) * in;
-                    q4[k] = j->xq ? j->xq + (t + k) * (in / 32) : NULL;
+    /* Blocks of weight rows that fit in L2 meet tiles of 16 activation rows that fit in L1: each
+     * weight byte comes from memory once per matrix, not once per tile. */
+    int64_t block = (int64_t)(128 * 1024 / row_bytes);
+    block = block < 4 ? 4 : block;
+    for (int64_t r0 = lo; r0 < hi; r0 += block) {
+        int64_t r1 = r0 + block < hi ? r0 + block : hi;
+        for (int64_t t0 = 0; t0 < j->n; t0 += 16) {
+            int64_t t1 = t0 + 16 < j->n ? t0 + 16 : j->n;
+            for (int64_t r = r0; r < r1; r++) {
+                const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
+                int64_t t = t0;
+                for (; t + 4 <= t1; t += 4) { /* four activation rows per pass over the weight row */
+                    const float *x4[4];
+                    const lli_q8 *q4[4];
+                    float o[4];
+                    for (int k = 0; k < 4; k++) {
+                        x4[k] = j->x + (t + k) * in;
+                        q4[k] = j->xq ? j->xq + (t + k) * (in / 32) : NULL;
+                    }
+                    lli_vec_dot4(type, row, x4, q4, in, o);
+                    for (int k = 0; k < 4; k++) j->out[(t + k) * rows + r] = o[k];
                 }
-                lli_vec_dot4(type, row, x4, q4, in, o);
-                for (int k = 0; k < 4; k++) j->out[(t + k) * rows + r] = o[k];
+                for (; t < t1; t++)
+                    j->out[t * rows + r] = lli_vec_dot(type, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
             }
-            for (; t < t1; t++)
-                j->out[t * rows + r] = lli_vec_dot(type, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
         }
     }
 }
@@ -127,12 +133,6 @@ static void cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *o
 }
 
 /* ---- attention over the paged cache ------------------------------------------------------- */
-
-typedef struct attn_job {
-    const lli_attn_args *a;
-    float *scores; /* per thread: max positions */
-    int64_t max_pos;
-} attn_job;
 
 static uint16_t *f16_row(const lli_kv_cache *kv, void *base, int64_t row) { return (uint16_t *)base + row * kv->head_dim; }
 static int8_t *q8_row(const lli_kv_cache *kv, void *base, int64_t row) { return (int8_t *)base + row * kv->head_dim; }
@@ -191,15 +191,47 @@ static void attend_q8(const lli_attn_args *a, const lli_kv_seq *s, int kh, const
     }
 }
 
+/* Work of one unit: up to UNIT_TOKENS entries of one sequence (consecutive positions) and one KV
+ * head. Its keys and values are converted to F32 once and then serve every query head of the group
+ * for every entry of the unit. */
+#define UNIT_TOKENS 16
+
+typedef struct attn_job {
+    const lli_attn_args *a;
+    const int32_t *order;  /* entries sorted by sequence, then position */
+    const int32_t *unit_start; /* per unit of tokens: first index into order; n_units + 1 entries */
+    int64_t n_units;
+    int64_t max_pos;
+    float *scratch;        /* per thread: keys, values (max_pos * head_dim each) and scores (max_pos) */
+} attn_job;
+
 #if defined(__x86_64__)
 #include <immintrin.h>
-/* One query head over positions [first, first + count) of a sequence, for head sizes that are
- * multiples of 8 up to 128: eight keys' scores per pass with a single transposing reduction, and
- * the output kept in registers while the values stream past. Same roundings as the generic path. */
-__attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_args *a, const lli_kv_seq *s, int kh,
-                                                                const float *qh, int64_t first, int64_t count,
-                                                                float *scores, float *out) {
-    const int D = a->head_dim, nv = D / 8;
+/* e^x for x <= 0 (softmax arguments): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
+ * polynomial to degree 6 (relative error below 2e-7), and 2^n put into the exponent bits. */
+__attribute__((target("avx2,fma"))) static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* below this e^x is under float's normal range */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* One query head over F32 keys and values [0, count), for head sizes that are multiples of 8 up to
+ * 128: eight keys' scores per pass with a single transposing reduction, and the output kept in
+ * registers while the values stream past. */
+__attribute__((target("avx2,fma,f16c"))) static void attend_avx2(int D, float scale, const float *K, const float *V,
+                                                                const float *qh, int64_t count, float *scores,
+                                                                float *out) {
+    const int nv = D / 8;
     __m256 q[16];
     for (int v = 0; v < nv; v++) q[v] = _mm256_loadu_ps(qh + 8 * v);
     float maxs = -INFINITY;
@@ -207,10 +239,9 @@ __attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_
     for (; i + 8 <= count; i += 8) {
         __m256 acc[8];
         for (int k = 0; k < 8; k++) {
-            const uint16_t *kr = f16_row(a->kv, a->kv->k, lli_kv_row(a->kv, s, first + i + k, a->layer, kh));
+            const float *kr = K + (i + k) * D;
             __m256 sum = _mm256_setzero_ps();
-            for (int v = 0; v < nv; v++)
-                sum = _mm256_fmadd_ps(q[v], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(kr + 8 * v))), sum);
+            for (int v = 0; v < nv; v++) sum = _mm256_fmadd_ps(q[v], _mm256_loadu_ps(kr + 8 * v), sum);
             acc[k] = sum;
         }
         /* eight horizontal sums at once */
@@ -219,28 +250,67 @@ __attribute__((target("avx2,fma,f16c"))) static void attend_avx2(const lli_attn_
         t0 = _mm256_hadd_ps(t0, t1);
         t2 = _mm256_hadd_ps(t2, t3);
         __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(t0, t2, 0x20), _mm256_permute2f128_ps(t0, t2, 0x31));
-        r = _mm256_mul_ps(r, _mm256_set1_ps(a->scale));
+        r = _mm256_mul_ps(r, _mm256_set1_ps(scale));
         _mm256_storeu_ps(scores + i, r);
     }
-    for (; i < count; i++)
-        scores[i] = lli_dot_f32_f16(qh, f16_row(a->kv, a->kv->k, lli_kv_row(a->kv, s, first + i, a->layer, kh)), D) * a->scale;
+    for (; i < count; i++) {
+        const float *kr = K + i * D;
+        __m256 sum = _mm256_setzero_ps();
+        for (int v = 0; v < nv; v++) sum = _mm256_fmadd_ps(q[v], _mm256_loadu_ps(kr + 8 * v), sum);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        h = _mm_hadd_ps(h, h);
+        h = _mm_hadd_ps(h, h);
+        scores[i] = _mm_cvtss_f32(h) * scale;
+    }
     for (i = 0; i < count; i++) maxs = scores[i] > maxs ? scores[i] : maxs;
+    /* softmax, eight scores at a time; probabilities meet V at F16 precision */
+    __m256 vmax = _mm256_set1_ps(maxs), vsum = _mm256_setzero_ps();
     double sum = 0;
-    for (i = 0; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
-    float inv = (float)(1.0 / sum);
-    for (i = 0; i < count; i++) scores[i] *= inv;
-    lli_round_f16_row(scores, scores, (int)count); /* probabilities meet V at F16 precision */
+    for (i = 0; i + 8 <= count; i += 8) {
+        __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(scores + i), vmax));
+        vsum = _mm256_add_ps(vsum, e);
+        _mm256_storeu_ps(scores + i, e);
+    }
+    for (; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vsum);
+    for (int k = 0; k < 8; k++) sum += lanes[k];
+    __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    for (i = 0; i + 8 <= count; i += 8) {
+        __m256 pr = _mm256_mul_ps(_mm256_loadu_ps(scores + i), inv);
+        _mm256_storeu_ps(scores + i, _mm256_cvtph_ps(_mm256_cvtps_ph(pr, _MM_FROUND_TO_NEAREST_INT)));
+    }
+    for (; i < count; i++) scores[i] = lli_f16_to_f32(lli_f32_to_f16(scores[i] * _mm256_cvtss_f32(inv)));
     __m256 o[16];
     for (int v = 0; v < nv; v++) o[v] = _mm256_setzero_ps();
     for (i = 0; i < count; i++) {
-        const uint16_t *vr = f16_row(a->kv, a->kv->v, lli_kv_row(a->kv, s, first + i, a->layer, kh));
+        const float *vr = V + i * D;
         __m256 w = _mm256_set1_ps(scores[i]);
-        for (int v = 0; v < nv; v++)
-            o[v] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(vr + 8 * v))), o[v]);
+        for (int v = 0; v < nv; v++) o[v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vr + 8 * v), o[v]);
     }
     for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + 8 * v, o[v]);
 }
 #endif
+
+/* The same for any head size, without SIMD. */
+static void attend_generic(int D, float scale, const float *K, const float *V, const float *qh, int64_t count,
+                           float *scores, float *out) {
+    float maxs = -INFINITY;
+    for (int64_t i = 0; i < count; i++) {
+        float dot = 0;
+        for (int d = 0; d < D; d++) dot += qh[d] * K[i * D + d];
+        scores[i] = dot * scale;
+        maxs = scores[i] > maxs ? scores[i] : maxs;
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < count; i++) scores[i] *= inv;
+    lli_round_f16_row(scores, scores, (int)count);
+    memset(out, 0, (size_t)D * sizeof *out);
+    for (int64_t i = 0; i < count; i++)
+        for (int d = 0; d < D; d++) out[d] += scores[i] * V[i * D + d];
+}
 
 static int g_attend_avx2; /* the CPU has AVX2, FMA and F16C: set once by lli_cpu_ops_init() */
 
@@ -251,62 +321,81 @@ void lli_cpu_ops_init(void) {
 #endif
 }
 
-static void attn_heads(int ith, int nth, void *arg) {
+static void attn_units(int ith, int nth, void *arg) {
     const attn_job *j = arg;
     const lli_attn_args *a = j->a;
-    float *scores = j->scores + (int64_t)ith * j->max_pos;
-    int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * a->head_dim;
+    const lli_kv_cache *kv = a->kv;
+    const int D = a->head_dim;
+    float *K = j->scratch + (int64_t)ith * j->max_pos * (2 * D + 1), *V = K + j->max_pos * D, *scores = V + j->max_pos * D;
+    int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * D;
     float qh[512];
-    /* Interleaved: a causal query's cost grows with its position, so contiguous ranges would give
+    /* Interleaved: a causal unit's cost grows with its positions, so contiguous ranges would give
      * the last thread most of the work. */
-    for (int64_t w = ith; w < a->n * a->n_head; w += nth) {
-        int64_t t = w / a->n_head;
-        int h = (int)(w % a->n_head), kh = (int)(h / group);
-        const lli_kv_seq *s = &a->kv->seqs[a->seq[t]];
-        const float *q = a->q + t * qd + (int64_t)h * a->head_dim;
-        float *out = a->out + t * qd + (int64_t)h * a->head_dim;
-        int64_t p = a->pos[t], first = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
-        float maxs = -INFINITY;
-        if (a->kv->type == LLI_KV_TYPE_Q8) {
-            attend_q8(a, s, kh, q, first, p - first + 1, scores, out);
-            continue;
-        }
-        /* Queries and probabilities meet the F16 cache at F16 precision, as in GGML. */
-        lli_round_f16_row(q, qh, a->head_dim);
+    for (int64_t w = ith; w < j->n_units * a->n_head_kv; w += nth) {
+        int64_t u = w / a->n_head_kv;
+        int kh = (int)(w % a->n_head_kv);
+        const int32_t *entries = j->order + j->unit_start[u];
+        int64_t m = j->unit_start[u + 1] - j->unit_start[u];
+        const lli_kv_seq *s = &kv->seqs[a->seq[entries[0]]];
+        int64_t p0 = a->pos[entries[0]];
+        int64_t base = a->window > 0 && p0 - a->window + 1 > 0 ? p0 - a->window + 1 : 0;
+        for (int64_t t = 0; t < m; t++) {
+            int64_t e = entries[t], p = a->pos[e], first = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
+            if (kv->type == LLI_KV_TYPE_Q8) {
+                for (int64_t h = kh * group; h < (kh + 1) * group; h++)
+                    attend_q8(a, s, kh, a->q + e * qd + h * D, first, p - first + 1, scores, a->out + e * qd + h * D);
+                continue;
+            }
+            /* Keys and values of positions this entry adds to the unit's, converted once. */
+            int64_t from = t == 0 ? base : a->pos[entries[t - 1]] + 1;
+            for (int64_t i = from; i <= p; i++) {
+                int64_t row = lli_kv_row(kv, s, i, a->layer, kh);
+                lli_f16_to_f32_row(f16_row(kv, kv->k, row), K + (i - base) * D, D);
+                lli_f16_to_f32_row(f16_row(kv, kv->v, row), V + (i - base) * D, D);
+            }
+            for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
+                /* Queries meet the F16 cache at F16 precision, as in GGML. */
+                lli_round_f16_row(a->q + e * qd + h * D, qh, D);
+                const float *Kf = K + (first - base) * D, *Vf = V + (first - base) * D;
+                float *out = a->out + e * qd + h * D;
 #if defined(__x86_64__)
-        if (g_attend_avx2 && a->head_dim % 8 == 0 && a->head_dim <= 128) {
-            attend_avx2(a, s, kh, qh, first, p - first + 1, scores, out);
-            continue;
-        }
+                if (g_attend_avx2 && D % 8 == 0 && D <= 128) {
+                    attend_avx2(D, a->scale, Kf, Vf, qh, p - first + 1, scores, out);
+                    continue;
+                }
 #endif
-        for (int64_t j2 = first; j2 <= p; j2++) {
-            float dot = lli_dot_f32_f16(qh, f16_row(a->kv, a->kv->k, lli_kv_row(a->kv, s, j2, a->layer, kh)), a->head_dim);
-            scores[j2 - first] = dot * a->scale;
-            if (scores[j2 - first] > maxs) maxs = scores[j2 - first];
+                attend_generic(D, a->scale, Kf, Vf, qh, p - first + 1, scores, out);
+            }
         }
-        double sum = 0;
-        int64_t count = p - first + 1;
-        for (int64_t j2 = 0; j2 < count; j2++) sum += scores[j2] = expf(scores[j2] - maxs);
-        float inv = (float)(1.0 / sum);
-        for (int64_t j2 = 0; j2 < count; j2++) scores[j2] *= inv;
-        lli_round_f16_row(scores, scores, (int)count); /* probabilities meet V at F16 precision */
-        memset(out, 0, (size_t)a->head_dim * sizeof *out);
-        for (int64_t j2 = first; j2 <= p; j2++)
-            lli_axpy_f16(out, scores[j2 - first], f16_row(a->kv, a->kv->v, lli_kv_row(a->kv, s, j2, a->layer, kh)), a->head_dim);
     }
 }
 
-static void cpu_attention(void *exec, const lli_attn_args *a) {
+static int by_seq_then_pos(const void *x, const void *y, void *arg) {
+    const lli_attn_args *a = arg;
+    int32_t i = *(const int32_t *)x, k = *(const int32_t *)y;
+    if (a->seq[i] != a->seq[k]) return a->seq[i] < a->seq[k] ? -1 : 1;
+    return a->pos[i] < a->pos[k] ? -1 : a->pos[i] > a->pos[k];
+}
 
+static void cpu_attention(void *exec, const lli_attn_args *a) {
     attn_store(a);
     int64_t max_pos = 1;
     for (int64_t t = 0; t < a->n; t++)
         if (a->pos[t] + 1 > max_pos) max_pos = a->pos[t] + 1;
     int nth = lli_pool_size(exec);
-    attn_job j = {a, malloc((size_t)(max_pos * nth) * sizeof(float)), max_pos};
-    if (!j.scores) abort(); /* tiny next to the cache itself; a failure here means the process is done */
-    lli_pool_run(exec, attn_heads, &j);
-    free(j.scores);
+    int32_t *order = malloc((size_t)a->n * sizeof *order), *unit_start = malloc((size_t)(a->n + 1) * sizeof *unit_start);
+    float *scratch = malloc((size_t)(max_pos * (2 * a->head_dim + 1) * nth) * sizeof(float));
+    if (!order || !unit_start || !scratch) abort(); /* small next to the cache; failing here, the process is done */
+    for (int32_t t = 0; t < a->n; t++) order[t] = t;
+    qsort_r(order, (size_t)a->n, sizeof *order, by_seq_then_pos, (void *)a);
+    int64_t n_units = 0;
+    for (int64_t t = 0; t < a->n; t++)
+        if (t == 0 || a->seq[order[t]] != a->seq[order[t - 1]] || t - unit_start[n_units - 1] == UNIT_TOKENS)
+            unit_start[n_units++] = (int32_t)t;
+    unit_start[n_units] = (int32_t)a->n;
+    attn_job j = {a, order, unit_start, n_units, max_pos, scratch};
+    lli_pool_run(exec, attn_units, &j);
+    free(order), free(unit_start), free(scratch);
 }
 
 static void cpu_gather_rows(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {

@@ -511,15 +511,27 @@ __attribute__((target("avx2,fma,f16c"))) static void to_f16_avx2(const float *x,
         _mm_storeu_si128((__m128i *)(void *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) y[i] = lli_f32_to_f16(x[i]);
 }
+
+__attribute__((target("avx2,fma,f16c"))) static void from_f16_avx2(const uint16_t *x, float *y, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + i))));
+    for (; i < n; i++) y[i] = lli_f16_to_f32(x[i]);
+}
 #endif
+
+static void from_f16_ref(const uint16_t *x, float *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = lli_f16_to_f32(x[i]);
+}
 
 static float (*g_dot_f16)(const float *, const uint16_t *, int) = dot_f32_f16_ref;
 static void (*g_axpy_f16)(float *, float, const uint16_t *, int) = axpy_f16_ref;
 static void (*g_to_f16)(const float *, uint16_t *, int) = to_f16_ref;
+static void (*g_from_f16)(const uint16_t *, float *, int) = from_f16_ref;
 
 float lli_dot_f32_f16(const float *a, const uint16_t *b, int n) { return g_dot_f16(a, b, n); }
 void lli_axpy_f16(float *y, float w, const uint16_t *x, int n) { g_axpy_f16(y, w, x, n); }
 void lli_f32_to_f16_row(const float *x, uint16_t *y, int n) { g_to_f16(x, y, n); }
+void lli_f16_to_f32_row(const uint16_t *x, float *y, int n) { g_from_f16(x, y, n); }
 
 void lli_round_f16_row(const float *x, float *y, int n) {
     uint16_t tmp[64];
@@ -590,7 +602,7 @@ void lli_quant_init(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2, g_q4_k = dot_q4_k_avx2;
         g_q6_k = dot_q6_k_avx2;
-        g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2;
+        g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2, g_from_f16 = from_f16_avx2;
         g4_q8_0 = dot4_q8_0_avx2, g4_q4_0 = dot4_q4_0_avx2, g4_q4_1 = dot4_q4_1_avx2;
         g_quantize = quantize_q8_avx2;
         g_simd = "avx2";

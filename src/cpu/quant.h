@@ -29,6 +29,7 @@ float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, i
 float lli_dot_f32_f16(const float *a, const uint16_t *b, int n);
 void lli_axpy_f16(float *y, float w, const uint16_t *x, int n); /* y += w * x */
 void lli_f32_to_f16_row(const float *x, uint16_t *y, int n);
+void lli_f16_to_f32_row(const uint16_t *x, float *y, int n);
 void lli_round_f16_row(const float *x, float *y, int n);         /* y = float(half(x)) */
 
 /* Four dot products of one weight row with four activation rows (xq[0..3], x[0..3]) at once, so
