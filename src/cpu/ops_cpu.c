@@ -165,29 +165,13 @@ static void attn_store(const lli_attn_args *a) {
     }
 }
 
-/* One query head over positions [first, first + count) of an 8-bit cache. */
-static void attend_q8(const lli_attn_args *a, const lli_kv_seq *s, int kh, const float *qh, int64_t first,
-                      int64_t count, float *scores, float *out) {
-    const lli_kv_cache *kv = a->kv;
-    const int D = a->head_dim;
-    float maxs = -INFINITY;
-    for (int64_t i = 0; i < count; i++) {
-        int64_t row = lli_kv_row(kv, s, first + i, a->layer, kh);
-        const int8_t *kr = q8_row(kv, kv->k, row);
-        float dot = 0;
-        for (int d = 0; d < D; d++) dot += qh[d] * (float)kr[d];
-        scores[i] = dot * kv->k_scale[row] * a->scale;
-        maxs = scores[i] > maxs ? scores[i] : maxs;
-    }
-    double sum = 0;
-    for (int64_t i = 0; i < count; i++) sum += scores[i] = expf(scores[i] - maxs);
-    float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)D * sizeof *out);
-    for (int64_t i = 0; i < count; i++) {
-        int64_t row = lli_kv_row(kv, s, first + i, a->layer, kh);
-        const int8_t *vr = q8_row(kv, kv->v, row);
-        float w = scores[i] * inv * kv->v_scale[row];
-        for (int d = 0; d < D; d++) out[d] += w * (float)vr[d];
+/* One cache row as floats. */
+static void row_to_f32(const lli_kv_cache *kv, void *base, const float *scales, int64_t row, float *out) {
+    if (kv->type == LLI_KV_TYPE_Q8) {
+        const int8_t *q = q8_row(kv, base, row);
+        for (int d = 0; d < kv->head_dim; d++) out[d] = (float)q[d] * scales[row];
+    } else {
+        lli_f16_to_f32_row(f16_row(kv, base, row), out, kv->head_dim);
     }
 }
 
@@ -341,20 +325,15 @@ static void attn_units(int ith, int nth, void *arg) {
         int64_t base = a->window > 0 && p0 - a->window + 1 > 0 ? p0 - a->window + 1 : 0;
         for (int64_t t = 0; t < m; t++) {
             int64_t e = entries[t], p = a->pos[e], first = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
-            if (kv->type == LLI_KV_TYPE_Q8) {
-                for (int64_t h = kh * group; h < (kh + 1) * group; h++)
-                    attend_q8(a, s, kh, a->q + e * qd + h * D, first, p - first + 1, scores, a->out + e * qd + h * D);
-                continue;
-            }
             /* Keys and values of positions this entry adds to the unit's, converted once. */
             int64_t from = t == 0 ? base : a->pos[entries[t - 1]] + 1;
             for (int64_t i = from; i <= p; i++) {
                 int64_t row = lli_kv_row(kv, s, i, a->layer, kh);
-                lli_f16_to_f32_row(f16_row(kv, kv->k, row), K + (i - base) * D, D);
-                lli_f16_to_f32_row(f16_row(kv, kv->v, row), V + (i - base) * D, D);
+                row_to_f32(kv, kv->k, kv->k_scale, row, K + (i - base) * D);
+                row_to_f32(kv, kv->v, kv->v_scale, row, V + (i - base) * D);
             }
             for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-                /* Queries meet the F16 cache at F16 precision, as in GGML. */
+                /* Queries meet the cache at F16 precision, as in GGML. */
                 lli_round_f16_row(a->q + e * qd + h * D, qh, D);
                 const float *Kf = K + (first - base) * D, *Vf = V + (first - base) * D;
                 float *out = a->out + e * qd + h * D;
