@@ -27,19 +27,77 @@ static void cpu_embed(void *exec, const lli_tensor *t, const int32_t *tokens, in
 
 /* ---- norms and elementwise ---------------------------------------------------------------- */
 
-static void cpu_rms_norm(void *exec, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps) {
-    (void)exec;
-    for (int64_t r = 0; r < rows; r++, x += dim, out += dim) {
+/* Runs fn over rows [lo, hi) split between the pool's threads, or on the calling thread when the
+ * work is too small to pay for waking the others (a decode step's vectors). */
+typedef void (*rows_fn)(const void *args, int64_t lo, int64_t hi);
+typedef struct rows_job {
+    rows_fn fn;
+    const void *args;
+    int64_t n;
+} rows_job;
+
+static void rows_run(int ith, int nth, void *arg) {
+    const rows_job *j = arg;
+    int64_t lo, hi;
+    split(j->n, ith, nth, &lo, &hi);
+    if (lo < hi) j->fn(j->args, lo, hi);
+}
+
+static void for_rows(void *exec, int64_t n, int64_t elements, rows_fn fn, const void *args) {
+    if (elements < 32768 || lli_pool_size(exec) == 1) {
+        fn(args, 0, n);
+        return;
+    }
+    rows_job j = {fn, args, n};
+    lli_pool_run(exec, rows_run, &j);
+}
+
+typedef struct norm_args {
+    const float *x, *w;
+    float *out;
+    int64_t dim;
+    float eps;
+} norm_args;
+
+static void norm_rows(const void *p, int64_t lo, int64_t hi) {
+    const norm_args *a = p;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *x = a->x + r * a->dim;
+        float *out = a->out + r * a->dim;
         double ss = 0;
-        for (int64_t i = 0; i < dim; i++) ss += (double)(x[i] * x[i]);
-        float mean = (float)(ss / (double)dim), scale = 1.0f / sqrtf(mean + eps);
-        for (int64_t i = 0; i < dim; i++) out[i] = x[i] * scale * (w ? w[i] : 1.0f);
+        for (int64_t i = 0; i < a->dim; i++) ss += (double)(x[i] * x[i]);
+        float mean = (float)(ss / (double)a->dim), scale = 1.0f / sqrtf(mean + a->eps);
+        for (int64_t i = 0; i < a->dim; i++) out[i] = x[i] * scale * (a->w ? a->w[i] : 1.0f);
     }
 }
 
+static void cpu_rms_norm(void *exec, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps) {
+    norm_args a = {x, w, out, dim, eps};
+    for_rows(exec, rows, rows * dim, norm_rows, &a);
+}
+
+/* Elementwise operations over `count` floats, in chunks of 1024. */
+typedef struct elem_args {
+    float *x;
+    const float *y;
+    int64_t count;
+} elem_args;
+
+static void add_chunks(const void *p, int64_t lo, int64_t hi) {
+    const elem_args *a = p;
+    int64_t end = hi * 1024 < a->count ? hi * 1024 : a->count;
+    for (int64_t i = lo * 1024; i < end; i++) a->x[i] += a->y[i];
+}
+
+static void swiglu_chunks(const void *p, int64_t lo, int64_t hi) {
+    const elem_args *a = p;
+    int64_t end = hi * 1024 < a->count ? hi * 1024 : a->count;
+    for (int64_t i = lo * 1024; i < end; i++) a->x[i] = a->x[i] / (1.0f + expf(-a->x[i])) * a->y[i];
+}
+
 static void cpu_add(void *exec, float *x, const float *y, int64_t count) {
-    (void)exec;
-    for (int64_t i = 0; i < count; i++) x[i] += y[i];
+    elem_args a = {x, y, count};
+    for_rows(exec, (count + 1023) / 1024, count, add_chunks, &a);
 }
 
 static void cpu_add_rows(void *exec, float *x, const float *bias, int64_t rows, int64_t dim) {
@@ -49,30 +107,44 @@ static void cpu_add_rows(void *exec, float *x, const float *bias, int64_t rows, 
 }
 
 static void cpu_swiglu(void *exec, float *gate, const float *up, int64_t count) {
-    (void)exec;
-    for (int64_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    elem_args a = {gate, up, count};
+    for_rows(exec, (count + 1023) / 1024, count, swiglu_chunks, &a);
+}
+
+typedef struct rope_args {
+    float *x;
+    const int64_t *pos;
+    int heads, head_dim, rope_dim, neox;
+    float theta_scale, freq_scale;
+    const float *freq_factors;
+} rope_args;
+
+static void rope_rows(const void *p, int64_t lo, int64_t hi) {
+    const rope_args *a = p;
+    int half = a->rope_dim / 2;
+    for (int64_t t = lo; t < hi; t++) {
+        /* The angle is built by repeated multiplication, in float, as GGML does: the same rounding
+         * keeps greedy outputs identical to other implementations. */
+        float theta = (float)a->pos[t];
+        for (int i = 0; i < half; i++, theta *= a->theta_scale) {
+            float angle = a->freq_scale * (a->freq_factors ? theta / a->freq_factors[i] : theta), c = cosf(angle),
+                  s = sinf(angle);
+            for (int h = 0; h < a->heads; h++) {
+                float *v = a->x + (t * a->heads + h) * a->head_dim;
+                /* llama rotates adjacent pairs, NeoX-style models the two halves */
+                int i0 = a->neox ? i : 2 * i, i1 = a->neox ? i + half : 2 * i + 1;
+                float x0 = v[i0], x1 = v[i1];
+                v[i0] = x0 * c - x1 * s;
+                v[i1] = x0 * s + x1 * c;
+            }
+        }
+    }
 }
 
 static void cpu_rope(void *exec, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox,
                      float theta_scale, float freq_scale, const float *freq_factors) {
-    (void)exec;
-    int half = rope_dim / 2;
-    for (int64_t t = 0; t < n; t++) {
-        /* The angle is built by repeated multiplication, in float, as GGML does: the same rounding
-         * keeps greedy outputs identical to other implementations. */
-        float theta = (float)pos[t];
-        for (int i = 0; i < half; i++, theta *= theta_scale) {
-            float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta), c = cosf(angle), s = sinf(angle);
-            for (int h = 0; h < heads; h++) {
-                float *v = x + (t * heads + h) * head_dim;
-                /* llama rotates adjacent pairs, NeoX-style models the two halves */
-                int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-                float x0 = v[a], x1 = v[b];
-                v[a] = x0 * c - x1 * s;
-                v[b] = x0 * s + x1 * c;
-            }
-        }
-    }
+    rope_args a = {x, pos, heads, head_dim, rope_dim, neox, theta_scale, freq_scale, freq_factors};
+    for_rows(exec, n, n * heads * head_dim, rope_rows, &a);
 }
 
 /* ---- matrix products ---------------------------------------------------------------------- */
@@ -121,12 +193,24 @@ static void matmul_rows(int ith, int nth, void *arg) {
     }
 }
 
+typedef struct quant_args {
+    const float *x;
+    lli_q8 *xq;
+    int64_t in;
+} quant_args;
+
+static void quant_rows(const void *p, int64_t lo, int64_t hi) {
+    const quant_args *a = p;
+    for (int64_t t = lo; t < hi; t++) lli_quantize_q8(a->x + t * a->in, a->xq + t * (a->in / 32), a->in);
+}
+
 static void cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out, int64_t n, void *scratch) {
     int64_t in = w->ne[0];
     lli_q8 *xq = NULL;
     if (in % 32 == 0) {
         xq = scratch;
-        for (int64_t t = 0; t < n; t++) lli_quantize_q8(x + t * in, xq + t * (in / 32), in);
+        quant_args q = {x, xq, in};
+        for_rows(exec, n, n * in, quant_rows, &q);
     }
     matmul_job j = {w, x, xq, out, n};
     lli_pool_run(exec, matmul_rows, &j);
