@@ -10,12 +10,9 @@
 /* GGUF token types. */
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 
-typedef struct token {
-    const char *text; /* points into the payload copy; not NUL-terminated */
-    uint32_t len;
-    float score;
-    int32_t type;
-} token;
+/* A token or merge is the payload offset of its text; the text's length sits in the 4 bytes in
+ * front of it, and a token's score and type in the 8 after it. Tables of 4-byte offsets rather than
+ * copied fields keep the tokenizer's own memory small beside 100k-entry vocabularies. */
 
 /* Open-addressing hash from byte strings to ids (tokens) or ranks (merges). */
 typedef struct strmap {
@@ -23,19 +20,14 @@ typedef struct strmap {
     size_t mask;
 } strmap;
 
-typedef struct merge {
-    const char *text; /* "left right" */
-    uint32_t len;
-} merge;
-
 struct lli_tokenizer {
     int spm;                  /* 1: SentencePiece-style, 0: byte-level BPE */
     int add_bos, add_eos, add_space_prefix, ignore_merges;
     lli_token bos, eos, unk;
     const uint8_t *data;      /* the payload, owned by the model: token texts point into it */
-    token *tokens;
+    uint32_t *tokens;         /* payload offsets of the texts */
     uint32_t n_tokens;
-    merge *merges;
+    uint32_t *merges;         /* payload offsets of "left right" */
     uint32_t n_merges;
     strmap token_map, merge_map;
     pcre2_code *regex[2];     /* applied in turn; NULL when unused */
@@ -55,29 +47,40 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 }
 
 static int strmap_init(strmap *m, size_t n) {
-    size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
+    size_t cap = 16; /* load at most 3/4: linear probing stays short and the table small */
+    while (cap * 3 < n * 4) cap <<= 1;
     m->slots = calloc(cap, sizeof *m->slots);
     m->mask = cap - 1;
     return m->slots ? 0 : -1;
 }
 
-typedef const char *(*text_of_fn)(const void *items, uint32_t i, uint32_t *len);
+typedef const char *(*text_of_fn)(const lli_tokenizer *t, uint32_t i, uint32_t *len);
 
-static const char *token_text(const void *items, uint32_t i, uint32_t *len) {
-    const token *t = items;
-    *len = t[i].len;
-    return t[i].text;
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static const char *tok_text(const lli_tokenizer *t, lli_token id) { return (const char *)t->data + t->tokens[id]; }
+static uint32_t tok_len(const lli_tokenizer *t, lli_token id) { return rd32(t->data + t->tokens[id] - 4); }
+static int32_t tok_type(const lli_tokenizer *t, lli_token id) {
+    return (int32_t)rd32(t->data + t->tokens[id] + tok_len(t, id) + 4);
+}
+static float tok_score(const lli_tokenizer *t, lli_token id) {
+    float f;
+    memcpy(&f, t->data + t->tokens[id] + tok_len(t, id), 4);
+    return f;
 }
 
-static const char *merge_text(const void *items, uint32_t i, uint32_t *len) {
-    const merge *m = items;
-    *len = m[i].len;
-    return m[i].text;
+static const char *token_text(const lli_tokenizer *t, uint32_t i, uint32_t *len) {
+    *len = tok_len(t, (lli_token)i);
+    return tok_text(t, (lli_token)i);
+}
+
+static const char *merge_text(const lli_tokenizer *t, uint32_t i, uint32_t *len) {
+    *len = rd32(t->data + t->merges[i] - 4);
+    return (const char *)t->data + t->merges[i];
 }
 
 /* Insert item i unless its text is already there (the first occurrence wins, as in the vocab). */
-static void strmap_put(strmap *m, const void *items, text_of_fn text_of, uint32_t i) {
+static void strmap_put(strmap *m, const lli_tokenizer *items, text_of_fn text_of, uint32_t i) {
     uint32_t len;
     const char *s = text_of(items, i, &len);
     for (size_t h = hash_bytes(s, len) & m->mask;; h = (h + 1) & m->mask) {
@@ -91,7 +94,7 @@ static void strmap_put(strmap *m, const void *items, text_of_fn text_of, uint32_
     }
 }
 
-static int64_t strmap_get(const strmap *m, const void *items, text_of_fn text_of, const char *s, size_t len) {
+static int64_t strmap_get(const strmap *m, const lli_tokenizer *items, text_of_fn text_of, const char *s, size_t len) {
     for (size_t h = hash_bytes(s, len) & m->mask;; h = (h + 1) & m->mask) {
         if (!m->slots[h]) return -1;
         uint32_t olen;
@@ -101,7 +104,7 @@ static int64_t strmap_get(const strmap *m, const void *items, text_of_fn text_of
 }
 
 static int64_t token_id(const lli_tokenizer *t, const char *s, size_t len) {
-    return strmap_get(&t->token_map, t->tokens, token_text, s, len);
+    return strmap_get(&t->token_map, t, token_text, s, len);
 }
 
 /* ---- pre-tokenizer regexes (from the models' published tokenizer configurations) ------------- */
@@ -151,8 +154,6 @@ static lli_status choose_regexes(lli_tokenizer *t, const char *pre) {
 
 /* ---- construction ----------------------------------------------------------------------------- */
 
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
 /* GPT-2's byte-level alphabet: printable bytes stand for themselves, the others are moved to code
  * points from 256 up. */
 static int byte_to_cp(int b) {
@@ -186,6 +187,7 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
     *out = NULL;
     if (!data || len < 16 || memcmp(data, "LLITOK1", 8))
         return lli_fail(LLI_E_FORMAT, "tokenizer fragment: bad magic or too short");
+    if (len > UINT32_MAX) return lli_fail(LLI_E_FORMAT, "tokenizer fragment: %llu bytes, more than 4 GiB", (unsigned long long)len);
     lli_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return lli_fail(LLI_E_NOMEM, "out of memory");
     lli_status st = LLI_OK;
@@ -207,27 +209,22 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
             st = lli_fail(LLI_E_FORMAT, "tokenizer fragment: token %u runs past the end", i);
             break;
         }
-        t->tokens[i].len = rd32(p);
-        t->tokens[i].text = (const char *)p + 4;
-        p += 4 + t->tokens[i].len;
-        memcpy(&t->tokens[i].score, p, 4);
-        t->tokens[i].type = (int32_t)rd32(p + 4);
-        p += 8;
+        t->tokens[i] = (uint32_t)(p + 4 - t->data);
+        p += 4 + rd32(p) + 8;
     }
     for (uint32_t i = 0; st == LLI_OK && i < t->n_merges; i++) {
         if (end - p < 4 || rd32(p) > (uint64_t)(end - p - 4)) {
             st = lli_fail(LLI_E_FORMAT, "tokenizer fragment: merge %u runs past the end", i);
             break;
         }
-        t->merges[i].len = rd32(p);
-        t->merges[i].text = (const char *)p + 4;
-        p += 4 + t->merges[i].len;
+        t->merges[i] = (uint32_t)(p + 4 - t->data);
+        p += 4 + rd32(p);
     }
     if (st == LLI_OK && (strmap_init(&t->token_map, t->n_tokens) || strmap_init(&t->merge_map, t->n_merges)))
         st = lli_fail(LLI_E_NOMEM, "out of memory");
     if (st == LLI_OK) {
-        for (uint32_t i = 0; i < t->n_tokens; i++) strmap_put(&t->token_map, t->tokens, token_text, i);
-        for (uint32_t i = 0; i < t->n_merges; i++) strmap_put(&t->merge_map, t->merges, merge_text, i);
+        for (uint32_t i = 0; i < t->n_tokens; i++) strmap_put(&t->token_map, t, token_text, i);
+        for (uint32_t i = 0; i < t->n_merges; i++) strmap_put(&t->merge_map, t, merge_text, i);
         t->spm = !strcmp(s->model, "llama");
         if (!t->spm && strcmp(s->model, "gpt2"))
             st = lli_fail(LLI_E_UNSUPPORTED, "tokenizer model \"%s\" is not supported (llama, gpt2)", s->model);
@@ -254,9 +251,13 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
         t->specials = malloc((t->n_tokens ? t->n_tokens : 1) * sizeof *t->specials);
         if (!t->specials) st = lli_fail(LLI_E_NOMEM, "out of memory");
         for (uint32_t i = 0; st == LLI_OK && i < t->n_tokens; i++)
-            if ((t->tokens[i].type == TT_CONTROL || t->tokens[i].type == TT_USER) && t->tokens[i].len)
+            if ((tok_type(t, (lli_token)i) == TT_CONTROL || tok_type(t, (lli_token)i) == TT_USER) && tok_len(t, (lli_token)i))
                 t->specials[t->n_specials++] = (lli_token)i;
-        if (st == LLI_OK) qsort_r(t->specials, t->n_specials, sizeof *t->specials, cmp_specials_len, t);
+        if (st == LLI_OK) {
+            qsort_r(t->specials, t->n_specials, sizeof *t->specials, cmp_specials_len, t);
+            lli_token *fit = realloc(t->specials, (t->n_specials ? t->n_specials : 1) * sizeof *fit);
+            if (fit) t->specials = fit;
+        }
     }
     if (st != LLI_OK) {
         lli_tokenizer_free(t);
@@ -268,7 +269,7 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
 
 static int cmp_specials_len(const void *a, const void *b, void *arg) {
     const lli_tokenizer *t = arg;
-    uint32_t la = t->tokens[*(const lli_token *)a].len, lb = t->tokens[*(const lli_token *)b].len;
+    uint32_t la = tok_len(t, *(const lli_token *)a), lb = tok_len(t, *(const lli_token *)b);
     return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
@@ -306,7 +307,7 @@ static int64_t merge_rank(const lli_tokenizer *t, const char *s, const sym *a, c
     memcpy(scratch, s + a->start, a->len);
     scratch[a->len] = ' ';
     memcpy(scratch + a->len + 1, s + b->start, b->len);
-    return strmap_get(&t->merge_map, t->merges, merge_text, scratch, a->len + 1 + b->len);
+    return strmap_get(&t->merge_map, t, merge_text, scratch, a->len + 1 + b->len);
 }
 
 static lli_status bpe_piece(const lli_tokenizer *t, const char *piece, size_t len, sink *out) {
@@ -317,6 +318,7 @@ static lli_status bpe_piece(const lli_tokenizer *t, const char *piece, size_t le
         free(mapped), free(scratch), free(syms);
         return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
     }
+    mapped[0] = '\0'; /* an empty piece is looked up as "" */
     size_t m = 0, n = 0;
     for (size_t i = 0; i < len; i++) {
         int w = put_utf8(mapped + m, byte_to_cp((uint8_t)piece[i]));
@@ -420,7 +422,8 @@ static lli_status spm_text(const lli_tokenizer *t, const char *text, size_t len,
             if (j == -1) break;
             uint32_t l = syms[i].len + syms[j].len;
             int64_t id = token_id(t, s + syms[i].start, l);
-            if (id >= 0 && (best < 0 || t->tokens[id].score > best_score)) best = i, best_score = t->tokens[id].score;
+            if (id >= 0 && (best < 0 || tok_score(t, (lli_token)id) > best_score))
+                best = i, best_score = tok_score(t, (lli_token)id);
         }
         if (best < 0) break;
         int j = syms[best].next;
@@ -456,8 +459,8 @@ lli_status lli_tokenizer_encode(const lli_tokenizer *t, const char *text, size_t
     while (parse_special && pos < len && st == LLI_OK) {
         lli_token hit = -1;
         for (uint32_t k = 0; k < t->n_specials; k++) {
-            const token *tk = &t->tokens[t->specials[k]];
-            if (tk->len <= len - pos && !memcmp(text + pos, tk->text, tk->len)) {
+            lli_token sp = t->specials[k];
+            if (tok_len(t, sp) <= len - pos && !memcmp(text + pos, tok_text(t, sp), tok_len(t, sp))) {
                 hit = t->specials[k];
                 break;
             }
@@ -469,7 +472,7 @@ lli_status lli_tokenizer_encode(const lli_tokenizer *t, const char *text, size_t
         if (pos > plain) st = encode_plain(t, text + plain, pos - plain, first, &s);
         first = 0;
         emit(&s, hit);
-        pos += t->tokens[hit].len;
+        pos += tok_len(t, hit);
         plain = pos;
     }
     if (st == LLI_OK && plain < len) st = encode_plain(t, text + plain, len - plain, first, &s);
@@ -484,27 +487,29 @@ static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= '
 
 /* The bytes of one token into buf (always fits: at most the token's text length). */
 static size_t piece_bytes(const lli_tokenizer *t, lli_token tok, char *buf) {
-    const token *tk = &t->tokens[tok];
+    const char *text = tok_text(t, tok);
+    uint32_t len = tok_len(t, tok);
+    int32_t type = tok_type(t, tok);
     size_t n = 0;
     if (t->spm) {
-        if (tk->type == TT_BYTE && tk->len == 6 && !memcmp(tk->text, "<0x", 3) && is_hex(tk->text[3]) && is_hex(tk->text[4])) {
-            buf[0] = (char)strtol((char[]){tk->text[3], tk->text[4], 0}, NULL, 16);
+        if (type == TT_BYTE && len == 6 && !memcmp(text, "<0x", 3) && is_hex(text[3]) && is_hex(text[4])) {
+            buf[0] = (char)strtol((char[]){text[3], text[4], 0}, NULL, 16);
             return 1;
         }
-        for (uint32_t i = 0; i < tk->len;) {
-            if (i + 3 <= tk->len && !memcmp(tk->text + i, "\xe2\x96\x81", 3)) buf[n++] = ' ', i += 3;
-            else buf[n++] = tk->text[i++];
+        for (uint32_t i = 0; i < len;) {
+            if (i + 3 <= len && !memcmp(text + i, "\xe2\x96\x81", 3)) buf[n++] = ' ', i += 3;
+            else buf[n++] = text[i++];
         }
         return n;
     }
-    if (tk->type == TT_CONTROL || tk->type == TT_USER) {
-        memcpy(buf, tk->text, tk->len);
-        return tk->len;
+    if (type == TT_CONTROL || type == TT_USER) {
+        memcpy(buf, text, len);
+        return len;
     }
     /* Byte-level: each character of the alphabet stands for one byte. */
-    for (uint32_t i = 0; i < tk->len;) {
-        size_t cl = utf8_len(tk->text + i, tk->len - i);
-        const uint8_t *c = (const uint8_t *)tk->text + i;
+    for (uint32_t i = 0; i < len;) {
+        size_t cl = utf8_len(text + i, len - i);
+        const uint8_t *c = (const uint8_t *)text + i;
         int cp = cl == 1 ? c[0] : cl == 2 ? ((c[0] & 0x1f) << 6 | (c[1] & 0x3f)) : -1;
         if (cp >= 0 && cp < 324 && t->byte_of_cp[cp] >= 0) buf[n++] = (char)t->byte_of_cp[cp];
         else memcpy(buf + n, c, cl), n += cl;
@@ -517,7 +522,7 @@ lli_status lli_tokenizer_piece(const lli_tokenizer *t, lli_token tok, char *buf,
     if (tok < 0 || (uint32_t)tok >= t->n_tokens)
         return lli_fail(LLI_E_INVALID_ARG, "token %d is outside the vocabulary of %u", tok, t->n_tokens);
     char tmp[1024];
-    size_t n = t->tokens[tok].len <= sizeof tmp ? piece_bytes(t, tok, tmp) : 0;
+    size_t n = tok_len(t, tok) <= sizeof tmp ? piece_bytes(t, tok, tmp) : 0;
     *n_out = n;
     if (n > cap) return lli_fail(LLI_E_BUFFER_TOO_SMALL, "token %d needs %zu bytes, the buffer holds %zu", tok, n, cap);
     if (n) memcpy(buf, tmp, n);
@@ -532,8 +537,8 @@ lli_status lli_tokenizer_decode(const lli_tokenizer *t, const lli_token *toks, s
         lli_token tok = toks[i];
         if (tok < 0 || (uint32_t)tok >= t->n_tokens)
             return lli_fail(LLI_E_INVALID_ARG, "token %d (at %zu) is outside the vocabulary of %u", tok, i, t->n_tokens);
-        if (remove_special && t->tokens[tok].type == TT_CONTROL) continue;
-        size_t k = t->tokens[tok].len <= sizeof tmp ? piece_bytes(t, tok, tmp) : 0;
+        if (remove_special && tok_type(t, tok) == TT_CONTROL) continue;
+        size_t k = tok_len(t, tok) <= sizeof tmp ? piece_bytes(t, tok, tmp) : 0;
         size_t skip = 0;
         /* The space the SentencePiece encoder put in front of the text is not part of it. */
         if (t->spm && t->add_space_prefix && remove_special && n == 0 && k && tmp[0] == ' ') skip = 1;
