@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "error.h"
 #include "model.h"
@@ -219,6 +222,11 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
         lli_model_free(m);
         return st;
     }
+#ifdef __GLIBC__
+    /* The loader threads' malloc arenas keep their freed decompression and parsing buffers
+     * (several MiB) resident for the life of the process unless asked to give them back. */
+    malloc_trim(0);
+#endif
     *out = m;
     return LLI_OK;
 }
