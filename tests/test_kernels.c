@@ -75,6 +75,21 @@ int main(void) {
             CHECK(isfinite(out[r]) && fabs(out[r] - w4) <= 1e-4 * scale * 3 + 1e-6, "%s dot4 row %d: %g vs %g", t->name, r,
                   (double)out[r], w4);
         }
+        /* Two rows at once: where the kernel exists, exactly the one-row kernel's numbers. */
+        uint8_t *rows2 = malloc((size_t)bytes * 2);
+        memcpy(rows2, row, (size_t)bytes);
+        gguf_fill_random(rows2 + bytes, bytes, types[k], 70 + k, 0, 0.05f);
+        float o0[4] = {NAN, NAN, NAN, NAN}, o1[4] = {NAN, NAN, NAN, NAN}, w1[4];
+        if (lli_vec_dot2x4(types[k], rows2, rows2 + bytes, q4, n, o0, o1)) {
+            lli_vec_dot4(types[k], rows2 + bytes, x4, q4, n, w1);
+            for (int r = 0; r < 4; r++)
+                CHECK(o0[r] == out[r] && o1[r] == w1[r], "%s dot2x4 row %d: %g %g vs dot4 %g %g", t->name, r,
+                      (double)o0[r], (double)o1[r], (double)out[r], (double)w1[r]);
+        } else {
+            CHECK(!(q8 && types[k] != LLI_TT_Q4_K && types[k] != LLI_TT_Q6_K && strcmp(lli_quant_simd_name(), "avx2") == 0),
+                  "%s has no two-row kernel on AVX2", t->name);
+        }
+        free(rows2);
         free(row);
         free(deq);
     }

@@ -175,6 +175,24 @@ static void matmul_rows(int ith, int nth, void *arg) {
             for (int64_t r = r0; r < r1; r++) {
                 const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
                 int64_t t = t0;
+                if (r + 1 < r1 && t + 4 <= t1 && j->xq) { /* two weight rows at a time where a kernel exists */
+                    int64_t t2 = t;
+                    for (; t2 + 4 <= t1; t2 += 4) {
+                        const lli_q8 *q4[4] = {j->xq + t2 * (in / 32), j->xq + (t2 + 1) * (in / 32),
+                                               j->xq + (t2 + 2) * (in / 32), j->xq + (t2 + 3) * (in / 32)};
+                        float o0[4], o1[4];
+                        if (!lli_vec_dot2x4(type, row, (const uint8_t *)row + row_bytes, q4, in, o0, o1)) break;
+                        for (int k = 0; k < 4; k++) j->out[(t2 + k) * rows + r] = o0[k], j->out[(t2 + k) * rows + r + 1] = o1[k];
+                    }
+                    if (t2 + 4 > t1) { /* every tile of four was done for both rows: the tail, row by row */
+                        for (int64_t rr = r; rr <= r + 1; rr++)
+                            for (int64_t u = t2; u < t1; u++)
+                                j->out[u * rows + rr] = lli_vec_dot(type, (const uint8_t *)j->w->data + (uint64_t)rr * row_bytes,
+                                                                    j->x + u * in, j->xq + u * (in / 32), in);
+                        r++;
+                        continue;
+                    }
+                }
                 for (; t + 4 <= t1; t += 4) { /* four activation rows per pass over the weight row */
                     const float *x4[4];
                     const lli_q8 *q4[4];

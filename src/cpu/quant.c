@@ -577,7 +577,68 @@ __attribute__((target("avx2,fma,f16c"))) static void dot4_q4_1_avx2(const uint8_
     DOT4_BODY(nibbles(w + 4), 0, 1)
 }
 #undef BLOCK
+
+/* Two weight rows against the same four activation rows: each activation block is loaded once
+ * for both rows, and a signed weight block's absolute value is taken once for all four products.
+ * Per output, the sums are formed in the same order as in DOT4_BODY, so results are identical. */
+#define DOT2X4_BODY(LOAD_W, SIGNED, MIN)                                                                      \
+    __m256 acc0[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};     \
+    __m256 acc1[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};     \
+    float mins0[4] = {0, 0, 0, 0}, mins1[4] = {0, 0, 0, 0};                                                   \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                 \
+    for (int64_t b = 0; b < nb; b++, w0 += BLOCK, w1 += BLOCK) {                                               \
+        __m256i wq0 = LOAD_W(w0), wq1 = LOAD_W(w1);                                                            \
+        __m256i u0 = SIGNED ? _mm256_sign_epi8(wq0, wq0) : wq0, u1 = SIGNED ? _mm256_sign_epi8(wq1, wq1) : wq1; \
+        __m256 d0 = _mm256_set1_ps(half_f16c(w0)), d1 = _mm256_set1_ps(half_f16c(w1));                         \
+        for (int k = 0; k < 4; k++) {                                                                          \
+            __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)xq[k][b].q);                         \
+            __m256 dx = _mm256_set1_ps(xq[k][b].d);                                                            \
+            __m256i q0 = SIGNED ? _mm256_sign_epi8(q, wq0) : q, q1 = SIGNED ? _mm256_sign_epi8(q, wq1) : q;    \
+            __m256 p0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u0, q0), ones));            \
+            __m256 p1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u1, q1), ones));            \
+            acc0[k] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), p0, acc0[k]);                                     \
+            acc1[k] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), p1, acc1[k]);                                     \
+            if (MIN) mins0[k] += half_f16c(w0 + 2) * xq[k][b].s, mins1[k] += half_f16c(w1 + 2) * xq[k][b].s;  \
+        }                                                                                                      \
+    }                                                                                                          \
+    for (int k = 0; k < 4; k++) out0[k] = hsum8(acc0[k]) + mins0[k], out1[k] = hsum8(acc1[k]) + mins1[k];
+
+#define LOAD_Q8_0(p) _mm256_loadu_si256((const __m256i *)(const void *)((p) + 2))
+#define LOAD_Q4_0(p) _mm256_sub_epi8(nibbles((p) + 2), _mm256_set1_epi8(8))
+#define LOAD_Q4_1(p) nibbles((p) + 4)
+#define BLOCK 34
+__attribute__((target("avx2,fma,f16c"))) static void dot2x4_q8_0_avx2(const uint8_t *w0, const uint8_t *w1,
+                                                                    const lli_q8 *const xq[4], int64_t nb,
+                                                                    float out0[4], float out1[4]) {
+    DOT2X4_BODY(LOAD_Q8_0, 1, 0)
+}
+#undef BLOCK
+#define BLOCK 18
+__attribute__((target("avx2,fma,f16c"))) static void dot2x4_q4_0_avx2(const uint8_t *w0, const uint8_t *w1,
+                                                                    const lli_q8 *const xq[4], int64_t nb,
+                                                                    float out0[4], float out1[4]) {
+    DOT2X4_BODY(LOAD_Q4_0, 1, 0)
+}
+#undef BLOCK
+#define BLOCK 20
+__attribute__((target("avx2,fma,f16c"))) static void dot2x4_q4_1_avx2(const uint8_t *w0, const uint8_t *w1,
+                                                                    const lli_q8 *const xq[4], int64_t nb,
+                                                                    float out0[4], float out1[4]) {
+    DOT2X4_BODY(LOAD_Q4_1, 0, 1)
+}
+#undef BLOCK
 #endif
+
+typedef void (*dot2x4_fn)(const uint8_t *, const uint8_t *, const lli_q8 *const[4], int64_t, float[4], float[4]);
+static dot2x4_fn g24_q8_0, g24_q4_0, g24_q4_1; /* NULL: no two-row kernel for the type */
+
+int lli_vec_dot2x4(int type, const void *row0, const void *row1, const lli_q8 *const xq[4], int64_t n, float out0[4],
+                   float out1[4]) {
+    dot2x4_fn f = type == LLI_TT_Q8_0 ? g24_q8_0 : type == LLI_TT_Q4_0 ? g24_q4_0 : type == LLI_TT_Q4_1 ? g24_q4_1 : NULL;
+    if (!f || !xq[0]) return 0;
+    f(row0, row1, xq, n / 32, out0, out1);
+    return 1;
+}
 
 typedef void (*dot4_fn)(const uint8_t *, const lli_q8 *const[4], int64_t, float[4]);
 static dot4_fn g4_q8_0, g4_q4_0, g4_q4_1; /* NULL: four single dots */
@@ -604,6 +665,7 @@ void lli_quant_init(void) {
         g_q6_k = dot_q6_k_avx2;
         g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2, g_from_f16 = from_f16_avx2;
         g4_q8_0 = dot4_q8_0_avx2, g4_q4_0 = dot4_q4_0_avx2, g4_q4_1 = dot4_q4_1_avx2;
+        g24_q8_0 = dot2x4_q8_0_avx2, g24_q4_0 = dot2x4_q4_0_avx2, g24_q4_1 = dot2x4_q4_1_avx2;
         g_quantize = quantize_q8_avx2;
         g_simd = "avx2";
     }
