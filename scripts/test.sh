@@ -50,6 +50,10 @@ grep -q '(100.0%)' "$stage/spec.txt"
 python3 scripts/make-draft.py "$gguf" "$stage/draft.gguf" --layers 10
 LD_LIBRARY_PATH=$(dirname "$lib") "$(find "$stage" -name lli-convert | head -n 1)" "$stage/draft.gguf" "$stage/draft" >/dev/null
 LD_LIBRARY_PATH=$(dirname "$lib") "$stage/speculative" -m "$model" -d "$stage/draft" -n 24 -k 4
+# The batched-throughput benchmark's program: one line per width, each with two positive speeds.
+cc examples/batched_bench.c $(pkg-config --cflags --libs llminfer) -o "$stage/batched_bench"
+LD_LIBRARY_PATH=$(dirname "$lib") "$stage/batched_bench" -m "$model" -s 1,3 -p 8 -n 4 -r 1 | tee "$stage/bb.txt"
+[ "$(awk 'NR > 1 && $2 > 0 && $3 > 0' "$stage/bb.txt" | wc -l)" -eq 2 ]
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
 echo "== Python tests"
