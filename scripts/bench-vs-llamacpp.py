@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Prompt processing (pp512) and generation (tg128) speed of libllminfer and llama.cpp, in one run.
 
-usage: scripts/bench-vs-llamacpp.py [--types q4_1,q8_0] [--threads 2] [--reps 5]
+usage: scripts/bench-vs-llamacpp.py [--types q4_1,q8_0] [--threads 2] [--reps 5] [--rounds 3]
 Needs llama-cpp-python (pip builds llama.cpp from source; build it with native CPU flags:
 CMAKE_ARGS="-DGGML_NATIVE=ON" pip install llama-cpp-python) and the default model. For types other
 than the file's own, llama.cpp's quantizer (llama_cpp.llama_model_quantize) makes the GGUF first, and
 both sides run that same file (ours after lli-convert). The peer is timed through its Python
 binding around llama_decode: eval of 512 tokens in one batch, then 128 single-token evals; the
-binding's overhead per call is microseconds next to milliseconds of compute.
+binding's overhead per call is microseconds next to milliseconds of compute. The two sides take
+turns, --rounds times, each doing --reps repetitions per turn, so that a burst of load from other
+tenants of a shared machine falls on both; the table gives the medians of all repetitions.
 """
 import argparse
 import ctypes
@@ -24,6 +26,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "build", "src", "tools")
 FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q4_k_m": 15, "q6_k": 18}
+
+
+def cpu_model():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def quantize(src, dst, ftype):
@@ -70,14 +80,16 @@ def main():
     ap.add_argument("--types", default="q4_1,q8_0")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("-p", type=int, default=512)
     ap.add_argument("-n", type=int, default=128)
     args = ap.parse_args()
     import llama_cpp
     base = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-model.sh")], capture_output=True, text=True,
                           check=True).stdout.strip()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.threads} threads; peer: llama-cpp-python "
-          f"{llama_cpp.__version__}; medians of {args.reps} runs\n")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.threads} threads; "
+          f"peer: llama-cpp-python {llama_cpp.__version__}; medians of {args.rounds} x {args.reps} runs per side, "
+          f"taking turns\n")
     print("| model | test | libllminfer t/s | llama.cpp t/s | ratio |")
     print("| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,11 +99,15 @@ def main():
                 quantize(base, gguf, t)
             d = os.path.join(tmp, f"frag-{t}")
             subprocess.run([os.path.join(TOOLS, "lli-convert"), gguf, d], check=True, capture_output=True)
-            o_pp, o_tg = ours(d, args.threads, args.reps, args.p, args.n)
-            p_pp, p_tg = peer(gguf, args.threads, args.reps, args.p, args.n)
+            o_pp, o_tg, p_pp, p_tg = [], [], [], []
+            for _ in range(args.rounds):
+                a_pp, a_tg = ours(d, args.threads, args.reps, args.p, args.n)
+                b_pp, b_tg = peer(gguf, args.threads, args.reps, args.p, args.n)
+                o_pp += a_pp; o_tg += a_tg; p_pp += b_pp; p_tg += b_tg
             for name, a, b in ((f"pp{args.p}", o_pp, p_pp), (f"tg{args.n}", o_tg, p_tg)):
                 ma, mb = statistics.median(a), statistics.median(b)
                 print(f"| SmolLM2-135M {t.upper()} | {name} | {ma:.1f} | {mb:.1f} | {ma / mb:.2f}x |", flush=True)
+    print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
