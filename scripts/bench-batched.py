@@ -15,7 +15,6 @@ file's own, llama.cpp's quantizer makes the GGUF, and both sides run that same f
 import argparse
 import ctypes
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -24,24 +23,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7}
-
-
-def cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def quantize(src, dst, ftype):
-    import llama_cpp
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = FTYPES[ftype]
-    params.allow_requantize = True
-    if llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(params)) != 0:
-        sys.exit(f"llama.cpp could not quantize to {ftype}")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from benchlib import cpu_model, quantize  # noqa: E402
 
 
 def ours(build, model_dir, widths, threads, n_prompt, n_gen, reps):

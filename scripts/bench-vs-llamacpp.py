@@ -12,10 +12,8 @@ turns, --rounds times, each doing --reps repetitions per turn, so that a burst o
 tenants of a shared machine falls on both; the table gives the medians of all repetitions.
 """
 import argparse
-import ctypes
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -24,26 +22,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from benchlib import cpu_model, quantize  # noqa: E402
 TOOLS = os.path.join(ROOT, "build", "src", "tools")
-FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q4_k_m": 15, "q6_k": 18}
-
-
-def cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def quantize(src, dst, ftype):
-    import llama_cpp
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = FTYPES[ftype]
-    params.allow_requantize = True
-    rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(params))
-    if rc != 0:
-        sys.exit(f"llama.cpp could not quantize to {ftype}")
 
 
 def peer(gguf, threads, reps, n_prompt, n_gen):
