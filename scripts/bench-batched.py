@@ -3,11 +3,12 @@
 llama.cpp's batched decoding, in one run.
 
 usage: scripts/bench-batched.py [--types q4_1,q8_0] [--widths 1,4,16,64] [--threads 2] [-p 64] [-n 32]
-                                [--reps 3] [--build build]
+                                [--reps 3] [--rounds 3] [--build build]
 Both sides do the same work, as llama-batched-bench does it: each of N sequences gets its own prompt
 of P random tokens (prefilled several sequences per step), then N tokens per step for G steps, with
 logits for every sequence; generation speed is N * G over the time of those steps, the median of
-the repetitions after one uncounted warm-up. Ours is examples/batched_bench (built in BUILD); the peer runs through
+the repetitions after one uncounted warm-up. At each width the two sides take turns, --rounds
+times, and the table gives the median of each side's turns. Ours is examples/batched_bench (built in BUILD); the peer runs through
 llama-cpp-python's low-level API (llama_batch with many sequences, llama_decode), with its default
 context settings (flash attention auto, a KV cache split per sequence). For types other than the
 file's own, llama.cpp's quantizer makes the GGUF, and both sides run that same file.
@@ -102,6 +103,7 @@ def main():
     ap.add_argument("-p", type=int, default=64, help="prompt tokens per sequence")
     ap.add_argument("-n", type=int, default=32, help="generated tokens per sequence")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="turns each side takes at each width")
     ap.add_argument("--build", default="build", help="build directory, relative to the repository")
     args = ap.parse_args()
     import llama_cpp
@@ -110,7 +112,7 @@ def main():
                           check=True).stdout.strip()
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.threads} threads; "
           f"peer: llama-cpp-python {llama_cpp.__version__}; {args.p} prompt + {args.n} generated tokens per sequence; "
-          f"medians of {args.reps} runs\n")
+          f"{args.rounds} turns per side at each width, {args.reps} runs per turn; medians of the turns' medians\n")
     print("| model | sequences | libllminfer t/s | llama.cpp t/s | ratio |")
     print("| --- | --- | --- | --- | --- |", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,10 +123,13 @@ def main():
             d = os.path.join(tmp, f"frag-{t}")
             subprocess.run([os.path.join(ROOT, args.build, "src", "tools", "lli-convert"), gguf, d], check=True,
                            capture_output=True)
-            a = ours(args.build, d, widths, args.threads, args.p, args.n, args.reps)
-            b = peer(gguf, widths, args.threads, args.p, args.n, args.reps)
-            for w in widths:
-                print(f"| SmolLM2-135M {t.upper()} | {w} | {a[w]:.1f} | {b[w]:.1f} | {a[w] / b[w]:.2f}x |", flush=True)
+            for w in widths:  # the sides take turns at each width, so that a burst of load falls on both
+                a, b = [], []
+                for _ in range(args.rounds):
+                    a.append(ours(args.build, d, [w], args.threads, args.p, args.n, args.reps)[w])
+                    b.append(peer(gguf, [w], args.threads, args.p, args.n, args.reps)[w])
+                a, b = statistics.median(a), statistics.median(b)
+                print(f"| SmolLM2-135M {t.upper()} | {w} | {a:.1f} | {b:.1f} | {a / b:.2f}x |", flush=True)
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 
