@@ -6,11 +6,11 @@
 """
 import ctypes
 import os
-import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 from . import _lib
+from ._engine import _Handle
 
 __all__ = ["version", "abi_version", "Model", "Tensor", "convert", "verify", "VerifyReport", "Check", "Error",
            "InvalidArgumentError", "NoMemoryError", "IOError_", "FormatError", "ChecksumError", "MismatchError",
@@ -76,12 +76,12 @@ _INT_KEYS = {"n_layer": 1, "n_embd": 2, "n_ff": 3, "n_head": 4, "n_head_kv": 5, 
 _STR_KEYS = {"arch": 1, "family": 2, "name": 3, "model_id": 4, "tokenizer_kind": 5, "chat_template": 6}
 
 
-class Model:
-    """A loaded model. Use `Model.load()`; close it with `close()` or a `with` block."""
+class Model(_Handle):
+    """A loaded model. Use `Model.load()`; close it with `close()` or a `with` block. Closing it
+    closes the caches and contexts made from it first; further use raises ValueError."""
 
-    def __init__(self, handle: int):
-        self._h = ctypes.c_void_p(handle)
-        self._dependents = weakref.WeakSet()  # caches and contexts, closed before the model
+    _kind = "model"
+    _free = "lli_model_free"
 
     @classmethod
     def load(cls, path, *, backend: str = "auto", threads: int = 0, verify: bool = True,
@@ -111,36 +111,6 @@ class Model:
             _L.lli_model_params_free(params)
         prog.finish(status)
         return cls(handle.value)
-
-    def close(self) -> None:
-        """Free the model, closing the caches and contexts made from it first; further use raises
-        ValueError."""
-        for dep in list(getattr(self, "_dependents", ())):
-            dep.close()
-        if self._h is not None and self._h.value:
-            _L.lli_model_free(self._h)
-        self._h = None
-
-    @property
-    def closed(self) -> bool:
-        return self._h is None
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown may have taken the library already
-            pass
-
-    def _handle(self) -> ctypes.c_void_p:
-        if self._h is None:
-            raise ValueError("the model is closed")
-        return self._h
 
     def _int(self, key: str) -> int:
         out = ctypes.c_int64()
