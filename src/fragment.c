@@ -3,23 +3,7 @@
 #include <string.h>
 
 #include "error.h"
-
-static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
+#include "le.h"
 
 /* Offsets of the fields; the rest of the 256 bytes is reserved and written as zeros. */
 enum { O_MAGIC = 0, O_VERSION = 8, O_COMPRESSION = 12, O_INDEX = 16, O_HEADER_BYTES = 20, O_PAYLOAD = 24,
@@ -37,12 +21,12 @@ static void get_text(const uint8_t *p, char out[33]) {
 void lli_frag_header_encode(const lli_frag_header *h, uint8_t out[LLI_FRAG_HEADER_BYTES]) {
     memset(out, 0, LLI_FRAG_HEADER_BYTES);
     memcpy(out + O_MAGIC, LLI_FRAG_MAGIC, 8);
-    put32(out + O_VERSION, h->version);
-    put32(out + O_COMPRESSION, h->compression);
-    put32(out + O_INDEX, h->index);
-    put32(out + O_HEADER_BYTES, LLI_FRAG_HEADER_BYTES);
-    put64(out + O_PAYLOAD, h->payload_bytes);
-    put64(out + O_RAW, h->raw_bytes);
+    lli_put_le32(out + O_VERSION, h->version);
+    lli_put_le32(out + O_COMPRESSION, h->compression);
+    lli_put_le32(out + O_INDEX, h->index);
+    lli_put_le32(out + O_HEADER_BYTES, LLI_FRAG_HEADER_BYTES);
+    lli_put_le64(out + O_PAYLOAD, h->payload_bytes);
+    lli_put_le64(out + O_RAW, h->raw_bytes);
     put_text(out + O_MODEL_ID, h->model_id);
     put_text(out + O_ARCH, h->arch);
     put_text(out + O_NAME, h->name);
@@ -53,15 +37,15 @@ lli_status lli_frag_header_check(const uint8_t buf[LLI_FRAG_HEADER_BYTES], const
     if (memcmp(buf + O_MAGIC, LLI_FRAG_MAGIC, 8) != 0)
         return lli_fail(LLI_E_FORMAT, "fragment %s (%s) is not a fragment file (bad magic)", f->name, f->file);
     lli_frag_header h;
-    h.version = get32(buf + O_VERSION);
-    h.compression = get32(buf + O_COMPRESSION);
-    h.index = get32(buf + O_INDEX);
-    h.payload_bytes = get64(buf + O_PAYLOAD);
-    h.raw_bytes = get64(buf + O_RAW);
+    h.version = lli_get_le32(buf + O_VERSION);
+    h.compression = lli_get_le32(buf + O_COMPRESSION);
+    h.index = lli_get_le32(buf + O_INDEX);
+    h.payload_bytes = lli_get_le64(buf + O_PAYLOAD);
+    h.raw_bytes = lli_get_le64(buf + O_RAW);
     get_text(buf + O_MODEL_ID, h.model_id);
     get_text(buf + O_ARCH, h.arch);
     get_text(buf + O_NAME, h.name);
-    if (h.version != LLI_FRAG_VERSION || get32(buf + O_HEADER_BYTES) != LLI_FRAG_HEADER_BYTES)
+    if (h.version != LLI_FRAG_VERSION || lli_get_le32(buf + O_HEADER_BYTES) != LLI_FRAG_HEADER_BYTES)
         return lli_fail(LLI_E_UNSUPPORTED, "fragment %s (%s) has version %u, this library reads %d", f->name, f->file,
                         h.version, LLI_FRAG_VERSION);
     const char *arch = lli_manifest_arch_name(m);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "le.h"
 #include "tensor_types.h"
 
 /* The smallest possible key (8-byte length, empty name, 4-byte type, 1-byte value) and tensor info
@@ -40,23 +41,17 @@ static int take(cursor *c, size_t n, const uint8_t **out) {
     return 0;
 }
 
-static uint32_t le32(const uint8_t *b) {
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *b) { return (uint64_t)le32(b + 4) << 32 | le32(b); }
-
 static int rd_u32(cursor *c, uint32_t *v) {
     const uint8_t *b;
     if (take(c, 4, &b)) return -1;
-    *v = le32(b);
+    *v = lli_get_le32(b);
     return 0;
 }
 
 static int rd_u64(cursor *c, uint64_t *v) {
     const uint8_t *b;
     if (take(c, 8, &b)) return -1;
-    *v = le64(b);
+    *v = lli_get_le64(b);
     return 0;
 }
 
@@ -382,14 +377,14 @@ static int scalar_i64(uint32_t type, const uint8_t *p, int64_t *out) {
 
 static int scalar_f64(uint32_t type, const uint8_t *p, double *out) {
     if (type == GGUF_FLOAT32) {
-        uint32_t bits = le32(p);
+        uint32_t bits = lli_get_le32(p);
         float f;
         memcpy(&f, &bits, 4);
         *out = f;
         return 0;
     }
     if (type == GGUF_FLOAT64) {
-        uint64_t bits = le64(p);
+        uint64_t bits = lli_get_le64(p);
         memcpy(out, &bits, 8);
         return 0;
     }

@@ -14,6 +14,7 @@
 
 #include "backend.h"
 #include "error.h"
+#include "le.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "sha256.h"
@@ -40,23 +41,6 @@ struct lli_kv_state {
     int joined;   /* 1 when there is no thread to wait for */
 };
 
-static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static size_t elem_bytes(uint32_t type) { return type == LLI_KV_TYPE_Q8 ? 1 : 2; }
 
 /* Payload size of a shape: tokens, K and V rows, and scales for 8-bit storage. */
@@ -70,17 +54,17 @@ static uint64_t payload_bytes(const shape *sh) {
 static void write_header(const shape *sh, const uint8_t *raw, uint8_t h[HEADER_BYTES]) {
     memset(h, 0, HEADER_BYTES);
     memcpy(h, MAGIC, 8);
-    put32(h + 8, FORMAT_VERSION);
-    put32(h + 12, sh->type);
+    lli_put_le32(h + 8, FORMAT_VERSION);
+    lli_put_le32(h + 12, sh->type);
     memcpy(h + 16, sh->model_id, 32);
-    put32(h + 48, sh->layer_first);
-    put32(h + 52, sh->n_layer);
-    put32(h + 56, sh->n_head_kv);
-    put32(h + 60, sh->head_dim);
-    put32(h + 64, sh->flags);
-    put64(h + 72, sh->n_tokens);
-    put64(h + 80, sh->raw_size);
-    put64(h + 88, sh->packed_size);
+    lli_put_le32(h + 48, sh->layer_first);
+    lli_put_le32(h + 52, sh->n_layer);
+    lli_put_le32(h + 56, sh->n_head_kv);
+    lli_put_le32(h + 60, sh->head_dim);
+    lli_put_le32(h + 64, sh->flags);
+    lli_put_le64(h + 72, sh->n_tokens);
+    lli_put_le64(h + 80, sh->raw_size);
+    lli_put_le64(h + 88, sh->packed_size);
     lli_sha256 *d = lli_sha256_new();
     if (!d) return; /* the zero digest that remains fails every later check */
     lli_sha256_update(d, h, HASHED_BYTES);
@@ -260,21 +244,21 @@ static lli_status parse(lli_kv_state *s, const uint8_t *data, size_t size, const
     if (size < HEADER_BYTES || memcmp(data, MAGIC, 8))
         return lli_fail(LLI_E_FORMAT, "%s is not a saved KV sequence (%s)", what,
                         size < HEADER_BYTES ? "shorter than its header" : "bad magic");
-    if (get32(data + 8) != FORMAT_VERSION)
-        return lli_fail(LLI_E_FORMAT, "%s: saved-state format version %u, this library reads %d", what, get32(data + 8),
+    if (lli_get_le32(data + 8) != FORMAT_VERSION)
+        return lli_fail(LLI_E_FORMAT, "%s: saved-state format version %u, this library reads %d", what, lli_get_le32(data + 8),
                         FORMAT_VERSION);
     shape *sh = &s->sh;
-    sh->type = get32(data + 12);
+    sh->type = lli_get_le32(data + 12);
     memcpy(sh->model_id, data + 16, 32);
     sh->model_id[32] = 0;
-    sh->layer_first = get32(data + 48);
-    sh->n_layer = get32(data + 52);
-    sh->n_head_kv = get32(data + 56);
-    sh->head_dim = get32(data + 60);
-    sh->flags = get32(data + 64);
-    sh->n_tokens = get64(data + 72);
-    sh->raw_size = get64(data + 80);
-    sh->packed_size = get64(data + 88);
+    sh->layer_first = lli_get_le32(data + 48);
+    sh->n_layer = lli_get_le32(data + 52);
+    sh->n_head_kv = lli_get_le32(data + 56);
+    sh->head_dim = lli_get_le32(data + 60);
+    sh->flags = lli_get_le32(data + 64);
+    sh->n_tokens = lli_get_le64(data + 72);
+    sh->raw_size = lli_get_le64(data + 80);
+    sh->packed_size = lli_get_le64(data + 88);
     if (sh->type > LLI_KV_TYPE_Q8 || sh->n_layer > 4096 || sh->n_head_kv > 4096 || sh->head_dim > 4096 ||
         sh->n_tokens > ((uint64_t)1 << 32) || sh->raw_size != payload_bytes(sh))
         return lli_fail(LLI_E_FORMAT, "%s: the header's shape is inconsistent", what);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "le.h"
 
 /* GGUF token types. */
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
@@ -56,12 +57,10 @@ static int strmap_init(strmap *m, size_t n) {
 
 typedef const char *(*text_of_fn)(const lli_tokenizer *t, uint32_t i, uint32_t *len);
 
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
 static const char *tok_text(const lli_tokenizer *t, lli_token id) { return (const char *)t->data + t->tokens[id]; }
-static uint32_t tok_len(const lli_tokenizer *t, lli_token id) { return rd32(t->data + t->tokens[id] - 4); }
+static uint32_t tok_len(const lli_tokenizer *t, lli_token id) { return lli_get_le32(t->data + t->tokens[id] - 4); }
 static int32_t tok_type(const lli_tokenizer *t, lli_token id) {
-    return (int32_t)rd32(t->data + t->tokens[id] + tok_len(t, id) + 4);
+    return (int32_t)lli_get_le32(t->data + t->tokens[id] + tok_len(t, id) + 4);
 }
 static float tok_score(const lli_tokenizer *t, lli_token id) {
     float f;
@@ -75,7 +74,7 @@ static const char *token_text(const lli_tokenizer *t, uint32_t i, uint32_t *len)
 }
 
 static const char *merge_text(const lli_tokenizer *t, uint32_t i, uint32_t *len) {
-    *len = rd32(t->data + t->merges[i] - 4);
+    *len = lli_get_le32(t->data + t->merges[i] - 4);
     return (const char *)t->data + t->merges[i];
 }
 
@@ -193,8 +192,8 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
     lli_status st = LLI_OK;
     t->data = data;
     const uint8_t *p = t->data, *end = t->data + len;
-    t->n_tokens = rd32(p + 8);
-    t->n_merges = rd32(p + 12);
+    t->n_tokens = lli_get_le32(p + 8);
+    t->n_merges = lli_get_le32(p + 12);
     p += 16;
     if (st == LLI_OK && (t->n_tokens != (uint64_t)s->n_tokens || t->n_merges != (uint64_t)s->n_merges))
         st = lli_fail(LLI_E_FORMAT, "tokenizer fragment holds %u tokens and %u merges, the manifest says %lld and %lld",
@@ -205,20 +204,20 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
         if (!t->tokens || !t->merges) st = lli_fail(LLI_E_NOMEM, "out of memory");
     }
     for (uint32_t i = 0; st == LLI_OK && i < t->n_tokens; i++) {
-        if (end - p < 4 || rd32(p) > (uint64_t)(end - p - 4) - 8 || end - p < 12) {
+        if (end - p < 4 || lli_get_le32(p) > (uint64_t)(end - p - 4) - 8 || end - p < 12) {
             st = lli_fail(LLI_E_FORMAT, "tokenizer fragment: token %u runs past the end", i);
             break;
         }
         t->tokens[i] = (uint32_t)(p + 4 - t->data);
-        p += 4 + rd32(p) + 8;
+        p += 4 + lli_get_le32(p) + 8;
     }
     for (uint32_t i = 0; st == LLI_OK && i < t->n_merges; i++) {
-        if (end - p < 4 || rd32(p) > (uint64_t)(end - p - 4)) {
+        if (end - p < 4 || lli_get_le32(p) > (uint64_t)(end - p - 4)) {
             st = lli_fail(LLI_E_FORMAT, "tokenizer fragment: merge %u runs past the end", i);
             break;
         }
         t->merges[i] = (uint32_t)(p + 4 - t->data);
-        p += 4 + rd32(p);
+        p += 4 + lli_get_le32(p);
     }
     if (st == LLI_OK && (strmap_init(&t->token_map, t->n_tokens) || strmap_init(&t->merge_map, t->n_merges)))
         st = lli_fail(LLI_E_NOMEM, "out of memory");
