@@ -25,7 +25,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from benchlib import cpu_model, quantize  # noqa: E402
+from benchlib import cpu_model, default_gguf, models_for  # noqa: E402
 
 
 def ours(build, model_dir, widths, threads, n_prompt, n_gen, reps):
@@ -108,8 +108,7 @@ def main():
     args = ap.parse_args()
     import llama_cpp
     widths = [int(w) for w in args.widths.split(",")]
-    base = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-model.sh")], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    base = default_gguf(ROOT)
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.threads} threads; "
           f"peer: llama-cpp-python {llama_cpp.__version__}; {args.p} prompt + {args.n} generated tokens per sequence; "
           f"{args.rounds} turns per side at each width, {args.reps} runs per turn; medians of the turns' medians\n")
@@ -117,12 +116,7 @@ def main():
     print("| --- | --- | --- | --- | --- |", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for t in args.types.split(","):
-            gguf = base if t == "q4_1" else os.path.join(tmp, f"smollm2-{t}.gguf")
-            if gguf != base:
-                quantize(base, gguf, t)
-            d = os.path.join(tmp, f"frag-{t}")
-            subprocess.run([os.path.join(ROOT, args.build, "src", "tools", "lli-convert"), gguf, d], check=True,
-                           capture_output=True)
+            gguf, d = models_for(base, t, tmp, os.path.join(ROOT, args.build, "src", "tools", "lli-convert"))
             for w in widths:  # the sides take turns at each width, so that a burst of load falls on both
                 a, b = [], []
                 for _ in range(args.rounds):

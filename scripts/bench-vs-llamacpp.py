@@ -23,7 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from benchlib import cpu_model, quantize  # noqa: E402
+from benchlib import cpu_model, default_gguf, models_for  # noqa: E402
 TOOLS = os.path.join(ROOT, "build", "src", "tools")
 
 
@@ -66,8 +66,7 @@ def main():
     ap.add_argument("-n", type=int, default=128)
     args = ap.parse_args()
     import llama_cpp
-    base = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-model.sh")], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    base = default_gguf(ROOT)
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.threads} threads; "
           f"peer: llama-cpp-python {llama_cpp.__version__}; medians of {args.rounds} x {args.reps} runs per side, "
           f"taking turns\n")
@@ -75,11 +74,7 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for t in args.types.split(","):
-            gguf = base if t == "q4_1" else os.path.join(tmp, f"smollm2-{t}.gguf")
-            if gguf != base:
-                quantize(base, gguf, t)
-            d = os.path.join(tmp, f"frag-{t}")
-            subprocess.run([os.path.join(TOOLS, "lli-convert"), gguf, d], check=True, capture_output=True)
+            gguf, d = models_for(base, t, tmp, os.path.join(TOOLS, "lli-convert"))
             o_pp, o_tg, p_pp, p_tg = [], [], [], []
             for _ in range(args.rounds):
                 a_pp, a_tg = ours(d, args.threads, args.reps, args.p, args.n)

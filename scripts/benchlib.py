@@ -1,6 +1,8 @@
-"""What the scripts that run us beside llama.cpp share: the machine's name for the record, and
-llama.cpp's own quantizer, so that both sides run the very same GGUF file."""
+"""What the scripts that run us beside llama.cpp share: the machine's name for the record, and the
+models: the default GGUF, quantized to other types by llama.cpp's own quantizer so that both sides
+run the very same file, and its fragments for our side."""
 import ctypes
+import os
 import platform
 import subprocess
 import sys
@@ -24,3 +26,20 @@ def quantize(src, dst, ftype):
     params.allow_requantize = True
     if llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(params)) != 0:
         sys.exit(f"llama.cpp could not quantize to {ftype}")
+
+
+def default_gguf(root):
+    """The default model's GGUF, downloaded into the repository's cache on first use."""
+    return subprocess.run(["bash", os.path.join(root, "scripts", "fetch-model.sh")], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def models_for(base, ftype, tmp, convert_exe):
+    """(GGUF, fragment directory) of the default model in `ftype`: the file itself for its own type
+    (q4_1), else llama.cpp's quantization of it; the fragments made with `convert_exe`, in tmp."""
+    gguf = base if ftype == "q4_1" else os.path.join(tmp, f"smollm2-{ftype}.gguf")
+    if gguf != base:
+        quantize(base, gguf, ftype)
+    d = os.path.join(tmp, f"frag-{ftype}")
+    subprocess.run([convert_exe, gguf, d], check=True, capture_output=True)
+    return gguf, d
