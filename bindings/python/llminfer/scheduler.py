@@ -266,6 +266,17 @@ class Scheduler:
         def free_now() -> int:
             return self.kv.free_blocks - reserved
 
+        def plan_chunk(r: Request) -> None:
+            # As many of r's pending tokens as the budget and the free blocks allow, if any.
+            nonlocal budget, reserved
+            n = min(r.pending, budget)
+            while n > 0 and self._need(r, n) > free_now():
+                n -= 1
+            if n > 0:
+                reserved += self._need(r, n)
+                budget -= n
+                plan.append((r, n))
+
         # 1. One decode token for every running request past its prompt, oldest first. When the cache
         #    cannot hold one, preempt the newest running request (perhaps this one) and retry.
         preempted = False
@@ -292,13 +303,7 @@ class Scheduler:
             if budget <= 0:
                 break
             if r.pending > 1:
-                n = min(r.pending, budget)
-                while n > 0 and self._need(r, n) > free_now():
-                    n -= 1
-                if n > 0:
-                    reserved += self._need(r, n)
-                    budget -= n
-                    plan.append((r, n))
+                plan_chunk(r)
 
         # Blocks that admitted requests will still need for the rest of their prompts.
         planned = {id(r): n for r, n in plan}
@@ -319,13 +324,7 @@ class Scheduler:
             r.status = RUNNING
             self.running.append(r)
             self.counters["swapped_in"] += 1
-            n = min(r.pending, budget)  # 1 in its decode phase; more if it left mid-prompt
-            while n > 0 and self._need(r, n) > free_now():
-                n -= 1
-            if n > 0:
-                reserved += self._need(r, n)
-                budget -= n
-                plan.append((r, n))
+            plan_chunk(r)  # 1 token in its decode phase; more if it left mid-prompt
         while (not preempted and not self.swapped and self.waiting and budget > 0
                and len(self.running) < self.max_running):
             r = self.waiting[0]
