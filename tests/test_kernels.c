@@ -80,7 +80,8 @@ int main(void) {
         memcpy(rows2, row, (size_t)bytes);
         gguf_fill_random(rows2 + bytes, bytes, types[k], 70 + k, 0, 0.05f);
         float o0[4] = {NAN, NAN, NAN, NAN}, o1[4] = {NAN, NAN, NAN, NAN}, w1[4];
-        if (lli_vec_dot2x4(types[k], rows2, rows2 + bytes, q4, n, o0, o1)) {
+        if (lli_vec_dot2x4_supported(types[k])) {
+            lli_vec_dot2x4(types[k], rows2, rows2 + bytes, q4, n, o0, o1);
             lli_vec_dot4(types[k], rows2 + bytes, x4, q4, n, w1);
             for (int r = 0; r < 4; r++)
                 CHECK(o0[r] == out[r] && o1[r] == w1[r], "%s dot2x4 row %d: %g %g vs dot4 %g %g", t->name, r,

@@ -157,13 +157,53 @@ typedef struct matmul_job {
     int64_t n;
 } matmul_job;
 
+/* Output rows r of activation rows [t0, t1): four activation rows per pass over the weight row. */
+static void one_weight_row(const matmul_job *j, int64_t r, int64_t t0, int64_t t1) {
+    const int type = j->w->type->id;
+    const int64_t in = j->w->ne[0], rows = j->w->ne[1];
+    const void *row = (const uint8_t *)j->w->data + (uint64_t)r * (j->w->bytes / (uint64_t)rows);
+    int64_t t = t0;
+    for (; t + 4 <= t1; t += 4) {
+        const float *x4[4];
+        const lli_q8 *q4[4];
+        float o[4];
+        for (int k = 0; k < 4; k++) {
+            x4[k] = j->x + (t + k) * in;
+            q4[k] = j->xq ? j->xq + (t + k) * (in / 32) : NULL;
+        }
+        lli_vec_dot4(type, row, x4, q4, in, o);
+        for (int k = 0; k < 4; k++) j->out[(t + k) * rows + r] = o[k];
+    }
+    for (; t < t1; t++)
+        j->out[t * rows + r] = lli_vec_dot(type, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
+}
+
+/* Output rows r and r + 1 of activation rows [t0, t1), with the two-row kernel (which the type
+ * must have) for every four activation rows and one-row dots for the rest. */
+static void two_weight_rows(const matmul_job *j, int64_t r, int64_t t0, int64_t t1) {
+    const int type = j->w->type->id;
+    const int64_t in = j->w->ne[0], rows = j->w->ne[1];
+    const uint64_t row_bytes = j->w->bytes / (uint64_t)rows;
+    const uint8_t *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
+    int64_t t = t0;
+    for (; t + 4 <= t1; t += 4) {
+        const lli_q8 *q4[4];
+        float o0[4], o1[4];
+        for (int k = 0; k < 4; k++) q4[k] = j->xq + (t + k) * (in / 32);
+        lli_vec_dot2x4(type, row, row + row_bytes, q4, in, o0, o1);
+        for (int k = 0; k < 4; k++) j->out[(t + k) * rows + r] = o0[k], j->out[(t + k) * rows + r + 1] = o1[k];
+    }
+    for (int64_t rr = 0; rr < 2; rr++)
+        for (int64_t u = t; u < t1; u++)
+            j->out[u * rows + r + rr] = lli_vec_dot(type, row + rr * row_bytes, j->x + u * in, j->xq + u * (in / 32), in);
+}
+
 static void matmul_rows(int ith, int nth, void *arg) {
     const matmul_job *j = arg;
-    int64_t in = j->w->ne[0], rows = j->w->ne[1], lo, hi;
+    int64_t rows = j->w->ne[1], lo, hi;
     uint64_t row_bytes = j->w->bytes / (uint64_t)rows;
     split(rows, ith, nth, &lo, &hi);
-    /* Each weight row is read once and used for every activation row while it is in cache. */
-    const int type = j->w->type->id;
+    const int pairs = j->xq && lli_vec_dot2x4_supported(j->w->type->id);
     /* Blocks of weight rows that fit in L2 meet tiles of 16 activation rows that fit in L1: each
      * weight byte comes from memory once per matrix, not once per tile. */
     int64_t block = (int64_t)(128 * 1024 / row_bytes);
@@ -173,39 +213,8 @@ static void matmul_rows(int ith, int nth, void *arg) {
         for (int64_t t0 = 0; t0 < j->n; t0 += 16) {
             int64_t t1 = t0 + 16 < j->n ? t0 + 16 : j->n;
             for (int64_t r = r0; r < r1; r++) {
-                const void *row = (const uint8_t *)j->w->data + (uint64_t)r * row_bytes;
-                int64_t t = t0;
-                if (r + 1 < r1 && t + 4 <= t1 && j->xq) { /* two weight rows at a time where a kernel exists */
-                    int64_t t2 = t;
-                    for (; t2 + 4 <= t1; t2 += 4) {
-                        const lli_q8 *q4[4] = {j->xq + t2 * (in / 32), j->xq + (t2 + 1) * (in / 32),
-                                               j->xq + (t2 + 2) * (in / 32), j->xq + (t2 + 3) * (in / 32)};
-                        float o0[4], o1[4];
-                        if (!lli_vec_dot2x4(type, row, (const uint8_t *)row + row_bytes, q4, in, o0, o1)) break;
-                        for (int k = 0; k < 4; k++) j->out[(t2 + k) * rows + r] = o0[k], j->out[(t2 + k) * rows + r + 1] = o1[k];
-                    }
-                    if (t2 + 4 > t1) { /* every tile of four was done for both rows: the tail, row by row */
-                        for (int64_t rr = r; rr <= r + 1; rr++)
-                            for (int64_t u = t2; u < t1; u++)
-                                j->out[u * rows + rr] = lli_vec_dot(type, (const uint8_t *)j->w->data + (uint64_t)rr * row_bytes,
-                                                                    j->x + u * in, j->xq + u * (in / 32), in);
-                        r++;
-                        continue;
-                    }
-                }
-                for (; t + 4 <= t1; t += 4) { /* four activation rows per pass over the weight row */
-                    const float *x4[4];
-                    const lli_q8 *q4[4];
-                    float o[4];
-                    for (int k = 0; k < 4; k++) {
-                        x4[k] = j->x + (t + k) * in;
-                        q4[k] = j->xq ? j->xq + (t + k) * (in / 32) : NULL;
-                    }
-                    lli_vec_dot4(type, row, x4, q4, in, o);
-                    for (int k = 0; k < 4; k++) j->out[(t + k) * rows + r] = o[k];
-                }
-                for (; t < t1; t++)
-                    j->out[t * rows + r] = lli_vec_dot(type, row, j->x + t * in, j->xq ? j->xq + t * (in / 32) : NULL, in);
+                if (pairs && r + 1 < r1 && t1 - t0 >= 4) two_weight_rows(j, r++, t0, t1);
+                else one_weight_row(j, r, t0, t1);
             }
         }
     }

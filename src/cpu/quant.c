@@ -644,12 +644,15 @@ __attribute__((target("avx2,fma,f16c"))) static void dot2x4_q4_1_avx2(const uint
 typedef void (*dot2x4_fn)(const uint8_t *, const uint8_t *, const lli_q8 *const[4], int64_t, float[4], float[4]);
 static dot2x4_fn g24_q8_0, g24_q4_0, g24_q4_1; /* NULL: no two-row kernel for the type */
 
-int lli_vec_dot2x4(int type, const void *row0, const void *row1, const lli_q8 *const xq[4], int64_t n, float out0[4],
-                   float out1[4]) {
-    dot2x4_fn f = type == LLI_TT_Q8_0 ? g24_q8_0 : type == LLI_TT_Q4_0 ? g24_q4_0 : type == LLI_TT_Q4_1 ? g24_q4_1 : NULL;
-    if (!f || !xq[0]) return 0;
-    f(row0, row1, xq, n / 32, out0, out1);
-    return 1;
+static dot2x4_fn dot2x4_for(int type) {
+    return type == LLI_TT_Q8_0 ? g24_q8_0 : type == LLI_TT_Q4_0 ? g24_q4_0 : type == LLI_TT_Q4_1 ? g24_q4_1 : NULL;
+}
+
+int lli_vec_dot2x4_supported(int type) { return dot2x4_for(type) != NULL; }
+
+void lli_vec_dot2x4(int type, const void *row0, const void *row1, const lli_q8 *const xq[4], int64_t n, float out0[4],
+                    float out1[4]) {
+    dot2x4_for(type)(row0, row1, xq, n / 32, out0, out1);
 }
 
 typedef void (*dot4_fn)(const uint8_t *, const lli_q8 *const[4], int64_t, float[4]);

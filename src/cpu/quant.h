@@ -36,10 +36,11 @@ void lli_round_f16_row(const float *x, float *y, int n);         /* y = float(ha
  * that each weight block is loaded and unpacked once for all four. */
 void lli_vec_dot4(int type, const void *row, const float *const x[4], const lli_q8 *const xq[4], int64_t n, float out[4]);
 
-/* Eight dot products: two weight rows with the same four activation rows (q8 only). Returns 0,
- * computing nothing, where this CPU or type has no such kernel; then use lli_vec_dot4 per row. */
-int lli_vec_dot2x4(int type, const void *row0, const void *row1, const lli_q8 *const xq[4], int64_t n, float out0[4],
-                   float out1[4]);
+/* Eight dot products: two weight rows with the same four q8 activation rows, each exactly
+ * lli_vec_dot4's result. Only for types where lli_vec_dot2x4_supported() (this CPU has the kernel). */
+int lli_vec_dot2x4_supported(int type);
+void lli_vec_dot2x4(int type, const void *row0, const void *row1, const lli_q8 *const xq[4], int64_t n, float out0[4],
+                    float out1[4]);
 
 /* Pick the SIMD paths for this CPU; called once by the backend. */
 void lli_quant_init(void);
