@@ -10,8 +10,8 @@
 #include <cstdint>
 
 extern "C" {
-#include "backend.h"
-#include "kv_cache.h"
+#include "backend/backend.h"
+#include "runtime/kv_cache.h"
 }
 #include "launch.h"
 #include "tensor_view.h"

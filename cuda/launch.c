@@ -1,6 +1,6 @@
 #include "launch.h"
 
-#include "tensor_types.h"
+#include "format/tensor_types.h"
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kv_cache.h"
+#include "runtime/kv_cache.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,5 +1,5 @@
 // Device-side reading of the GGUF block types, 32 elements (a "chunk") at a time: to floats for every
-// type (src/cpu/quant.c's dequant_block is the reference), and to packed int8 values with their
+// type (src/backend/cpu/quant.c's dequant_block is the reference), and to packed int8 values with their
 // scales for the types whose CPU kernels multiply 8-bit activations, so that both backends round
 // the same way (integer sums of q8 blocks, scaled in the same order).
 #ifndef LLI_CUDA_QUANT_CUH
@@ -11,7 +11,7 @@
 #include <cstdint>
 
 extern "C" {
-#include "tensor_types.h"
+#include "format/tensor_types.h"
 }
 
 namespace lli_cuda {
@@ -225,7 +225,7 @@ template <int T> __device__ __forceinline__ void load_q8_chunk(const uint8_t *ro
 }
 
 // The chunk's share of a dot product with one 8-bit activation block, in the CPU kernels' order of
-// scaling (src/cpu/quant.c, dot_*_ref).
+// scaling (src/backend/cpu/quant.c, dot_*_ref).
 template <int T> __device__ __forceinline__ float dot_q8_chunk(const wchunk &w, const q8b *x) {
     const int *xq = reinterpret_cast<const int *>(x->q);
     int s0 = 0, s1 = 0;

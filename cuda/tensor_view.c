@@ -2,7 +2,7 @@
  * module's C++ cannot include. */
 #include "tensor_view.h"
 
-#include "model.h"
+#include "runtime/model.h"
 
 void lli_cuda_tensor_of(const struct lli_tensor *t, lli_cuda_tensor *out) {
     out->name = t->name ? t->name : "?";

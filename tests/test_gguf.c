@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpu/quant.h"
-#include "gguf.h"
-#include "gguf_write.h"
+#include "backend/cpu/quant.h"
+#include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "llminfer.h"
 #include "support/check.h"
-#include "tensor_types.h"
+#include "format/tensor_types.h"
 
 static const char *g_dir;
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/quant.h"
-#include "gguf_write.h"
+#include "backend/cpu/quant.h"
+#include "format/gguf_write.h"
 #include "support/check.h"
-#include "tensor_types.h"
+#include "format/tensor_types.h"
 
 static double ref_dot(int type, const void *row, const lli_q8 *xq, const float *x, int64_t n, int use_q8) {
     float *w = malloc((size_t)n * sizeof *w);

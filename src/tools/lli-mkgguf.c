@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arch.h"
-#include "gguf_write.h"
-#include "tensor_types.h"
+#include "format/arch.h"
+#include "format/gguf_write.h"
+#include "format/tensor_types.h"
 
 static void usage(FILE *f) {
     fprintf(f,

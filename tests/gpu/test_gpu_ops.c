@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "check.h"
-#include "gguf_write.h"
+#include "format/gguf_write.h"
 #include "gpu_skip.h"
-#include "kv_cache.h"
-#include "model.h"
+#include "runtime/kv_cache.h"
+#include "runtime/model.h"
 #include "sample.h"
-#include "tensor_types.h"
+#include "format/tensor_types.h"
 
 /* Bounds, and why each is what it is:
  * - exact ops (embed, add, add_rows, gather): the same float operations on both sides;

@@ -6,7 +6,7 @@
 
 #include "check.h"
 #include "launch.h"
-#include "tensor_types.h"
+#include "format/tensor_types.h"
 
 static void test_shapes(void) {
     CHECK(!lli_cuda_use_gemm(1) && !lli_cuda_use_gemm(8) && lli_cuda_use_gemm(9) && lli_cuda_use_gemm(512), "gemm threshold");

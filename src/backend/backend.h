@@ -1,0 +1,99 @@
+/* The backend interface: a small table of function pointers that each backend (src/backend/cpu/, cuda/)
+ * fills in. The loader only needs memory for tensors; the forward pass adds its operations here. */
+#ifndef LLI_BACKEND_H
+#define LLI_BACKEND_H
+
+#include <stdint.h>
+
+#include "llminfer.h"
+
+typedef struct lli_backend lli_backend;
+struct lli_tensor;
+struct lli_kv_cache;
+
+/* One layer's attention over the paged KV cache for every entry of a step: store the entries' keys
+ * and values, then attend each query to its sequence's positions up to its own. */
+typedef struct lli_attn_args {
+    const float *q, *k, *v;      /* [n][n_head * head_dim], [n][n_head_kv * head_dim] x 2 */
+    float *out;                  /* [n][n_head * head_dim] */
+    int64_t n;
+    const int32_t *seq;          /* per entry */
+    const int64_t *pos;          /* per entry */
+    struct lli_kv_cache *kv;
+    int layer;                   /* among the loaded layers */
+    int n_head, n_head_kv, head_dim;
+    int64_t window;              /* 0: none */
+    float scale;
+} lli_attn_args;
+
+/* The operations of the forward pass. `exec` is the backend's execution resource of the calling
+ * context (the CPU thread pool, a CUDA stream). Float buffers, weights and the KV cache's storage
+ * are backend memory (from alloc); index arrays (tokens, positions, sequence ids, the KV cache's
+ * block tables) are host memory, which a device backend copies over itself. Operations may run
+ * asynchronously; finish() waits for them and reports the first failure. */
+typedef struct lli_compute_ops {
+    /* out[i] = rows tokens[i] of an embedding table, as floats */
+    void (*embed)(void *exec, const struct lli_tensor *table, const int32_t *tokens, int64_t n, float *out);
+    /* out = x / rms(x) * w per row of dim (w may be NULL) */
+    void (*rms_norm)(void *exec, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps);
+    /* out[t][o] = w[o] . x[t] for n rows of x; scratch holds n * in / 32 quantized blocks */
+    void (*matmul)(void *exec, const struct lli_tensor *w, const float *x, float *out, int64_t n, void *scratch);
+    void (*add)(void *exec, float *x, const float *y, int64_t count);
+    void (*add_rows)(void *exec, float *x, const float *bias, int64_t rows, int64_t dim);
+    /* rotary embedding of rows [n][heads][head_dim] at the entries' positions: pair i turns by
+     * freq_scale * pos * theta_scale^i / freq_factors[i] (freq_factors may be NULL) */
+    void (*rope)(void *exec, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox,
+                 float theta_scale, float freq_scale, const float *freq_factors);
+    /* gate = silu(gate) * up */
+    void (*swiglu)(void *exec, float *gate, const float *up, int64_t count);
+    void (*attention)(void *exec, const lli_attn_args *args);
+    /* dst[i] = src row rows[i] (rows is host memory), rows of dim floats */
+    void (*gather_rows)(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst);
+    /* Wait for the operations issued so far; LLI_OK, or the first failure (with lli_fail's message). */
+    lli_status (*finish)(void *exec);
+} lli_compute_ops;
+
+typedef struct lli_backend_ops {
+    const char *name;
+    int kind; /* LLI_BACKEND_CPU or LLI_BACKEND_CUDA */
+    /* Non-zero if tensors may live in host memory the loader already has (a memory-mapped raw
+     * fragment), so that nothing is copied. */
+    int uses_host_memory;
+    lli_status (*alloc)(lli_backend *be, uint64_t bytes, void **out);
+    void (*free)(lli_backend *be, void *buf);
+    /* Copy host bytes into memory from alloc(). Safe to call from several loader threads at once. */
+    lli_status (*upload)(lli_backend *be, void *dst, uint64_t offset, const void *src, uint64_t bytes);
+    /* Copy bytes from memory from alloc() to the host, and between two such buffers. Synchronous. */
+    lli_status (*download)(lli_backend *be, void *dst, const void *src, uint64_t offset, uint64_t bytes);
+    lli_status (*copy)(lli_backend *be, void *dst, uint64_t dst_offset, const void *src, uint64_t src_offset,
+                       uint64_t bytes);
+    void (*destroy)(lli_backend *be);
+    /* Execution resources for one context (threads, streams), and the forward pass's operations. */
+    void *(*exec_create)(lli_backend *be, int n_threads);
+    void (*exec_free)(lli_backend *be, void *exec);
+    const lli_compute_ops *compute;
+    /* The calling thread's message for the backend's last failure, for backends built apart from the
+     * core (which cannot call lli_fail); NULL when the backend reports through lli_fail itself. */
+    const char *(*error_text)(void);
+} lli_backend_ops;
+
+struct lli_backend {
+    const lli_backend_ops *ops;
+    void *impl;
+};
+
+/* Open the backend a model asks for (LLI_BACKEND_AUTO tries CUDA, then the CPU). */
+lli_status lli_backend_open(int kind, lli_backend **out);
+void lli_backend_close(lli_backend *be);
+
+/* Record a failing backend call's message (from error_text) as the thread's last error; returns st. */
+lli_status lli_backend_status(const lli_backend *be, lli_status st);
+
+lli_status lli_backend_cpu_create(lli_backend **out);
+
+/* The entry point a CUDA backend module exports (see cuda/). */
+typedef lli_status (*lli_cuda_entry_fn)(lli_backend **out, char *err, size_t err_cap);
+#define LLI_CUDA_ENTRY_SYMBOL "lli_cuda_backend_create"
+#define LLI_CUDA_MODULE_NAME "libllminfer-cuda.so"
+
+#endif

@@ -1,0 +1,82 @@
+/* The CPU backend. Tensors live in host memory: memory-mapped raw fragments are used in place,
+ * decompressed ones in 64-byte-aligned buffers (wide enough for AVX-512 loads). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/pool.h"
+#include "backend/cpu/quant.h"
+#include "base/error.h"
+
+extern const lli_compute_ops lli_cpu_compute_ops;
+void lli_cpu_ops_init(void);
+
+static lli_status cpu_alloc(lli_backend *be, uint64_t bytes, void **out) {
+    (void)be;
+    size_t n = (size_t)((bytes + 63) & ~(uint64_t)63);
+    *out = aligned_alloc(64, n ? n : 64);
+    if (!*out) return lli_fail(LLI_E_NOMEM, "cannot allocate %llu bytes of host memory", (unsigned long long)bytes);
+    return LLI_OK;
+}
+
+static void cpu_free(lli_backend *be, void *buf) {
+    (void)be;
+    free(buf);
+}
+
+static lli_status cpu_upload(lli_backend *be, void *dst, uint64_t offset, const void *src, uint64_t bytes) {
+    (void)be;
+    memcpy((char *)dst + offset, src, (size_t)bytes);
+    return LLI_OK;
+}
+
+static lli_status cpu_download(lli_backend *be, void *dst, const void *src, uint64_t offset, uint64_t bytes) {
+    (void)be;
+    memcpy(dst, (const char *)src + offset, (size_t)bytes);
+    return LLI_OK;
+}
+
+static lli_status cpu_copy(lli_backend *be, void *dst, uint64_t dst_offset, const void *src, uint64_t src_offset,
+                           uint64_t bytes) {
+    (void)be;
+    memmove((char *)dst + dst_offset, (const char *)src + src_offset, (size_t)bytes);
+    return LLI_OK;
+}
+
+static void cpu_destroy(lli_backend *be) { free(be); }
+
+static void *cpu_exec_create(lli_backend *be, int n_threads) {
+    (void)be;
+    return lli_pool_create(n_threads);
+}
+
+static void cpu_exec_free(lli_backend *be, void *exec) {
+    (void)be;
+    lli_pool_free(exec);
+}
+
+static const lli_backend_ops k_cpu_ops = {
+    .name = "cpu",
+    .kind = LLI_BACKEND_CPU,
+    .uses_host_memory = 1,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .destroy = cpu_destroy,
+    .exec_create = cpu_exec_create,
+    .exec_free = cpu_exec_free,
+    .compute = &lli_cpu_compute_ops,
+};
+
+lli_status lli_backend_cpu_create(lli_backend **out) {
+    lli_backend *be = calloc(1, sizeof *be);
+    if (!be) return lli_fail(LLI_E_NOMEM, "out of memory creating the CPU backend");
+    /* SIMD choices are made here, before any compute thread exists. */
+    lli_quant_init();
+    lli_cpu_ops_init();
+    be->ops = &k_cpu_ops;
+    *out = be;
+    return LLI_OK;
+}
