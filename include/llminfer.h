@@ -297,14 +297,20 @@ enum lli_model_info_key {
     LLI_INFO_TOKEN_EOS = 18       /**< End-of-sequence token, -1 if none. */
 };
 
-/** @brief String facts about a model, read with lli_model_info_str(). Values are never renumbered. */
+/**
+ * @brief String facts about a model, read with lli_model_info_str().
+ *
+ * The string keys are numbered apart from the integer keys (from 257), so that a key passed to the
+ * wrong function is refused instead of read as another fact. Releases before 1.1 numbered them 1
+ * to 6; lli_model_info_str() still accepts those numbers for programs built against them.
+ */
 enum lli_model_info_str_key {
-    LLI_INFO_ARCH = 1,      /**< Detected architecture: a preset name, or the family if none matches. */
-    LLI_INFO_FAMILY = 2,    /**< Architecture family: "llama", "qwen2" or "qwen3". */
-    LLI_INFO_NAME = 3,      /**< Human-readable model name from the source file, may be "". */
-    LLI_INFO_MODEL_ID = 4,  /**< The model id derived from the manifest (32 hex digits). */
-    LLI_INFO_TOKENIZER = 5, /**< Tokenizer kind: "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
-    LLI_INFO_CHAT_TEMPLATE = 6 /**< The model's chat template, "" if none. */
+    LLI_INFO_ARCH = 257,      /**< Detected architecture: a preset name, or the family if none matches. */
+    LLI_INFO_FAMILY = 258,    /**< Architecture family: "llama", "qwen2" or "qwen3". */
+    LLI_INFO_NAME = 259,      /**< Human-readable model name from the source file, may be "". */
+    LLI_INFO_MODEL_ID = 260,  /**< The model id derived from the manifest (32 hex digits). */
+    LLI_INFO_TOKENIZER = 261, /**< Tokenizer kind: "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
+    LLI_INFO_CHAT_TEMPLATE = 262 /**< The model's chat template, "" if none. */
 };
 
 /**
@@ -312,7 +318,7 @@ enum lli_model_info_str_key {
  * @param model The model.
  * @param key   One of ::lli_model_info_key.
  * @param[out] out Receives the value.
- * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument or unknown key).
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument, unknown key, or a string key).
  */
 LLI_API lli_status lli_model_info_int(const lli_model *model, int key, int64_t *out);
 
@@ -321,7 +327,7 @@ LLI_API lli_status lli_model_info_int(const lli_model *model, int key, int64_t *
  * @param model The model.
  * @param key   One of ::lli_model_info_str_key.
  * @param[out] out Receives a string owned by the model, valid until lli_model_free().
- * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument, unknown key, or an integer key).
  */
 LLI_API lli_status lli_model_info_str(const lli_model *model, int key, const char **out);
 
@@ -443,7 +449,7 @@ LLI_API lli_status lli_convert_gguf(const char *gguf_path, const char *out_dir, 
  * @param[out] tokens   Receives up to capacity tokens; may be NULL when capacity is 0.
  * @param capacity      Size of tokens.
  * @param[out] n_tokens Receives the number of tokens the text needs, even if it exceeds capacity.
- * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_tokenize(const lli_model *model, const char *text, size_t text_len, int add_special,
                                 int parse_special, lli_token *tokens, size_t capacity, size_t *n_tokens);
@@ -455,7 +461,7 @@ LLI_API lli_status lli_tokenize(const lli_model *model, const char *text, size_t
  * @param[out] buf  Receives the bytes (not NUL-terminated); may be NULL when capacity is 0.
  * @param capacity  Size of buf.
  * @param[out] n_bytes Receives the size of the text, even if it exceeds capacity.
- * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, char *buf, size_t capacity,
                                       size_t *n_bytes);
@@ -469,7 +475,7 @@ LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, c
  * @param[out] buf       Receives the bytes (not NUL-terminated); may be NULL when capacity is 0.
  * @param capacity       Size of buf.
  * @param[out] n_bytes   Receives the size of the text, even if it exceeds capacity.
- * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_detokenize(const lli_model *model, const lli_token *tokens, size_t n_tokens,
                                   int remove_special, char *buf, size_t capacity, size_t *n_bytes);
@@ -541,12 +547,15 @@ LLI_API lli_status lli_kv_cache_params_set_prefix_cache(lli_kv_cache_params *par
  * @param model  The model.
  * @param params Parameters, or NULL for the defaults.
  * @param[out] out Receives the cache; free it with lli_kv_cache_free().
- * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_BACKEND or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params *params, lli_kv_cache **out);
 
 /**
  * @brief Free a KV cache and all its sequences. NULL is ignored.
+ *
+ * The cache holds its model until it is freed (see lli_model_free()). A context that decodes into
+ * the cache may be freed after it, but no longer used.
  * @param kv The cache.
  */
 LLI_API void lli_kv_cache_free(lli_kv_cache *kv);
@@ -555,7 +564,7 @@ LLI_API void lli_kv_cache_free(lli_kv_cache *kv);
  * @brief Start a new, empty sequence.
  * @param kv The cache.
  * @param[out] out Receives the sequence id.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_create(lli_kv_cache *kv, lli_seq_id *out);
 
@@ -580,7 +589,7 @@ LLI_API lli_status lli_kv_seq_create_with_prefix(lli_kv_cache *kv, const lli_tok
  * @brief Free a sequence and release its blocks.
  * @param kv  The cache.
  * @param seq The sequence.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_free(lli_kv_cache *kv, lli_seq_id seq);
 
@@ -589,7 +598,7 @@ LLI_API lli_status lli_kv_seq_free(lli_kv_cache *kv, lli_seq_id seq);
  * @param kv  The cache.
  * @param src The sequence to copy.
  * @param[out] out Receives the new sequence's id.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG, ::LLI_E_KV_FULL or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG, ::LLI_E_KV_FULL or ::LLI_E_NOMEM.
  */
 LLI_API lli_status lli_kv_seq_fork(lli_kv_cache *kv, lli_seq_id src, lli_seq_id *out);
 
@@ -598,7 +607,7 @@ LLI_API lli_status lli_kv_seq_fork(lli_kv_cache *kv, lli_seq_id src, lli_seq_id 
  * @param kv       The cache.
  * @param seq      The sequence.
  * @param n_tokens Tokens to keep, at most the sequence's length.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_truncate(lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens);
 
@@ -607,7 +616,7 @@ LLI_API lli_status lli_kv_seq_truncate(lli_kv_cache *kv, lli_seq_id seq, int64_t
  * @param kv  The cache.
  * @param seq The sequence.
  * @param[out] out Receives the count.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_length(const lli_kv_cache *kv, lli_seq_id seq, int64_t *out);
 
@@ -615,7 +624,7 @@ LLI_API lli_status lli_kv_seq_length(const lli_kv_cache *kv, lli_seq_id seq, int
  * @brief Blocks available for new tokens: empty ones plus cached ones that would be evicted.
  * @param kv The cache.
  * @param[out] out Receives the count.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_free_blocks(const lli_kv_cache *kv, int64_t *out);
 
@@ -625,7 +634,7 @@ LLI_API lli_status lli_kv_free_blocks(const lli_kv_cache *kv, int64_t *out);
  * @param seq      The sequence.
  * @param n_tokens Tokens to add.
  * @param[out] out Receives 1 if they fit, else 0.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_fits(const lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens, int *out);
 
@@ -679,7 +688,7 @@ LLI_API lli_status lli_kv_stat(const lli_kv_cache *kv, int key, int64_t *out);
  * @param kv   The cache.
  * @param seq  The sequence.
  * @param path The file to write.
- * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_NOMEM, ::LLI_E_BACKEND or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *path);
 
@@ -809,13 +818,15 @@ LLI_API lli_status lli_context_params_set_max_batch(lli_context_params *params, 
  * @param kv     The cache the context's sequences live in.
  * @param params Parameters, or NULL for the defaults.
  * @param[out] out Receives the context; free it with lli_context_free().
- * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_UNSUPPORTED, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED (the
+ *         model's backend has no forward pass).
  */
 LLI_API lli_status lli_context_create(const lli_model *model, lli_kv_cache *kv, const lli_context_params *params,
                                       lli_context **out);
 
 /**
- * @brief Free a context. NULL is ignored.
+ * @brief Free a context. NULL is ignored. The context holds its model until it is freed (see
+ * lli_model_free()); its KV cache and samplers may be freed before or after it.
  * @param ctx The context.
  */
 LLI_API void lli_context_free(lli_context *ctx);
@@ -879,7 +890,7 @@ LLI_API lli_status lli_batch_size(const lli_batch *batch, int32_t *out);
  * If the step does not fit in the KV cache, it fails with ::LLI_E_KV_FULL and changes nothing.
  * @param ctx   The context.
  * @param batch The step's entries.
- * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_INVALID_ARG, ::LLI_E_BACKEND or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_BACKEND.
  */
 LLI_API lli_status lli_decode(lli_context *ctx, const lli_batch *batch);
 
@@ -959,7 +970,7 @@ LLI_API void lli_sampler_free(lli_sampler *sampler);
 /**
  * @brief Append greedy selection (the most likely token).
  * @param sampler The chain.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_greedy(lli_sampler *sampler);
 
@@ -967,7 +978,7 @@ LLI_API lli_status lli_sampler_add_greedy(lli_sampler *sampler);
  * @brief Append temperature scaling.
  * @param sampler The chain.
  * @param temp    Temperature, >= 0.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_temperature(lli_sampler *sampler, float temp);
 
@@ -975,7 +986,7 @@ LLI_API lli_status lli_sampler_add_temperature(lli_sampler *sampler, float temp)
  * @brief Append top-k filtering.
  * @param sampler The chain.
  * @param k       Candidates to keep, >= 1.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_top_k(lli_sampler *sampler, int32_t k);
 
@@ -983,7 +994,7 @@ LLI_API lli_status lli_sampler_add_top_k(lli_sampler *sampler, int32_t k);
  * @brief Append nucleus (top-p) filtering.
  * @param sampler The chain.
  * @param p       Probability mass to keep, in (0, 1].
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_top_p(lli_sampler *sampler, float p);
 
@@ -991,7 +1002,7 @@ LLI_API lli_status lli_sampler_add_top_p(lli_sampler *sampler, float p);
  * @brief Append min-p filtering.
  * @param sampler The chain.
  * @param p       Keep tokens whose probability is at least p times the top one's, in [0, 1].
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_min_p(lli_sampler *sampler, float p);
 
@@ -1002,7 +1013,7 @@ LLI_API lli_status lli_sampler_add_min_p(lli_sampler *sampler, float p);
  * @param repeat     Repetition penalty, 1 for none.
  * @param frequency  Frequency penalty, 0 for none.
  * @param presence   Presence penalty, 0 for none.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_penalties(lli_sampler *sampler, int32_t last_n, float repeat, float frequency,
                                              float presence);
@@ -1011,7 +1022,7 @@ LLI_API lli_status lli_sampler_add_penalties(lli_sampler *sampler, int32_t last_
  * @brief Append a seeded random draw from the distribution; the same seed gives the same tokens.
  * @param sampler The chain.
  * @param seed    The seed.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_dist(lli_sampler *sampler, uint64_t seed);
 
@@ -1021,7 +1032,7 @@ LLI_API lli_status lli_sampler_add_dist(lli_sampler *sampler, uint64_t seed);
  * @param ctx     The context that computed the logits.
  * @param entry   The batch entry.
  * @param[out] out Receives the token.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_sample(lli_sampler *sampler, const lli_context *ctx, int32_t entry, lli_token *out);
 
@@ -1029,7 +1040,7 @@ LLI_API lli_status lli_sampler_sample(lli_sampler *sampler, const lli_context *c
  * @brief Tell the chain a token was accepted, for the penalties' history.
  * @param sampler The chain.
  * @param token   The token.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_accept(lli_sampler *sampler, lli_token token);
 
