@@ -40,7 +40,7 @@ extern "C" {
 /** @brief Version of the binary interface; changes only if a compatible upgrade becomes impossible. */
 #define LLI_ABI_VERSION 1
 /** @brief Major version of the library release. */
-#define LLI_VERSION_MAJOR 0
+#define LLI_VERSION_MAJOR 1
 /** @brief Minor version of the library release. */
 #define LLI_VERSION_MINOR 1
 /** @brief Patch version of the library release. */
@@ -1044,6 +1044,22 @@ LLI_API lli_status lli_sampler_sample(lli_sampler *sampler, const lli_context *c
  */
 LLI_API lli_status lli_sampler_accept(lli_sampler *sampler, lli_token token);
 
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/**
+ * @defgroup experimental Experimental interfaces
+ * @brief What may still change: declared only when the program defines LLI_EXPERIMENTAL before
+ * including this header.
+ *
+ * These functions are exported under the version node LLMINFER_EXPERIMENTAL instead of a
+ * release's node: a later release may change or remove them (the ABI check in the tests does not
+ * hold them), so a program that uses them is built against one release and checked again with the
+ * next. Everything outside this section is kept for the life of libllminfer.so.1.
+ * @{
+ */
+#ifdef LLI_EXPERIMENTAL
+#endif /* LLI_EXPERIMENTAL */
 /** @} */
 
 #ifdef __cplusplus
