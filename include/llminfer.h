@@ -1059,6 +1059,200 @@ LLI_API lli_status lli_sampler_accept(lli_sampler *sampler, lli_token token);
  * @{
  */
 #ifdef LLI_EXPERIMENTAL
+
+/**
+ * @name The reference continuous-batching scheduler
+ *
+ * A policy for host-driven batching that hosts can use as it is or copy and change (it is written
+ * against the public API only; src/runtime/scheduler.c). The host still drives each step:
+ *
+ * @code
+ * lli_sched_add(s, prompt, n_prompt, max_new, &id);   // whenever a request arrives
+ * lli_sched_step(s, ctx, &n_ready);                    // plan the step, lli_decode() it
+ * for (int32_t i = 0; i < n_ready; i++) {
+ *     lli_sched_ready(s, i, &id, &entry);
+ *     lli_sampler_sample(sampler_of(id), ctx, entry, &tok);
+ *     if (stops(id, tok)) lli_sched_finish(s, id); else lli_sched_append(s, id, tok);
+ * }
+ * @endcode
+ *
+ * Each step carries at most the token budget: one decode token for every running request, chunks
+ * of prompts being prefilled, and the first chunks of newly admitted requests (chunked prefill mixed
+ * with decode). A request is admitted, first come first served, when the cache holds all its known
+ * tokens plus one block of headroom and fewer than max_running requests run. When a running request
+ * needs a block and none is free, the most recently admitted one is preempted, by swap (its KV
+ * state saved to host memory) or by recompute (its sequence freed; prefilled again later, reusing
+ * what the prefix cache still holds). Greedy outputs equal those of each request run alone.
+ * A scheduler is used by one thread at a time; it owns the sequences it creates in the cache.
+ * @{
+ */
+
+/** A scheduler over one KV cache. */
+typedef struct lli_sched lli_sched;
+/** Parameters for lli_sched_create(). */
+typedef struct lli_sched_params lli_sched_params;
+
+/** Preemption mode: save the sequence's KV state to host memory and restore it later (default). */
+#define LLI_SCHED_PREEMPT_SWAP 0
+/** Preemption mode: free the sequence and prefill its tokens again later. */
+#define LLI_SCHED_PREEMPT_RECOMPUTE 1
+
+/** lli_sched_request_stat() #LLI_SCHED_REQ_STATE value: waiting to be admitted. */
+#define LLI_SCHED_WAITING 0
+/** lli_sched_request_stat() #LLI_SCHED_REQ_STATE value: holds a sequence and takes part in steps. */
+#define LLI_SCHED_RUNNING 1
+/** lli_sched_request_stat() #LLI_SCHED_REQ_STATE value: preempted, its KV state kept in host memory. */
+#define LLI_SCHED_SWAPPED 2
+
+/** lli_sched_stat() key: requests added and not yet finished. */
+#define LLI_SCHED_STAT_REQUESTS 0
+/** lli_sched_stat() key: requests running now. */
+#define LLI_SCHED_STAT_RUNNING 1
+/** lli_sched_stat() key: requests swapped out now. */
+#define LLI_SCHED_STAT_SWAPPED 2
+/** lli_sched_stat() key: preemptions so far. */
+#define LLI_SCHED_STAT_PREEMPTIONS 3
+/** lli_sched_stat() key: preemptions that swapped the state out. */
+#define LLI_SCHED_STAT_SWAP_OUTS 4
+/** lli_sched_stat() key: tokens computed again after preemptions by recompute. */
+#define LLI_SCHED_STAT_RECOMPUTED_TOKENS 5
+/** lli_sched_stat() key: tokens found in the prefix cache at admission. */
+#define LLI_SCHED_STAT_REUSED_TOKENS 6
+/** lli_sched_stat() key: steps decoded. */
+#define LLI_SCHED_STAT_STEPS 7
+/** lli_sched_stat() key: batch entries decoded, over all steps. */
+#define LLI_SCHED_STAT_STEP_TOKENS 8
+
+/** lli_sched_request_stat() key: #LLI_SCHED_WAITING, #LLI_SCHED_RUNNING or #LLI_SCHED_SWAPPED. */
+#define LLI_SCHED_REQ_STATE 0
+/** lli_sched_request_stat() key: tokens known (prompt and appended). */
+#define LLI_SCHED_REQ_TOKENS 1
+/** lli_sched_request_stat() key: tokens in the cache (or in the swapped state). */
+#define LLI_SCHED_REQ_CACHED 2
+/** lli_sched_request_stat() key: times it was preempted. */
+#define LLI_SCHED_REQ_PREEMPTIONS 3
+/** lli_sched_request_stat() key: tokens found in the prefix cache at its admissions. */
+#define LLI_SCHED_REQ_REUSED 4
+/** lli_sched_request_stat() key: its sequence in the cache, -1 while it holds none. */
+#define LLI_SCHED_REQ_SEQ 5
+
+/**
+ * @brief Make scheduler parameters with the defaults: a budget of 64 tokens per step, at most 256
+ * running requests, preemption by swap, prefix reuse on.
+ * @param[out] out Receives the parameters; free with lli_sched_params_free().
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_create(lli_sched_params **out);
+/** @brief Free scheduler parameters. NULL is ignored. @param params The parameters. */
+LLI_API void lli_sched_params_free(lli_sched_params *params);
+/**
+ * @brief Set the most batch entries one step carries.
+ * @param params The parameters.
+ * @param tokens At least 1.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_budget(lli_sched_params *params, int32_t tokens);
+/**
+ * @brief Set the most requests that run at once.
+ * @param params The parameters.
+ * @param n      At least 1.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_max_running(lli_sched_params *params, int32_t n);
+/**
+ * @brief Set how a request is preempted.
+ * @param params The parameters.
+ * @param mode   #LLI_SCHED_PREEMPT_SWAP or #LLI_SCHED_PREEMPT_RECOMPUTE.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_preempt(lli_sched_params *params, int mode);
+/**
+ * @brief Set whether admitted requests start from blocks of their tokens found in the prefix cache.
+ * @param params The parameters.
+ * @param on     Non-zero: yes (default).
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_prefix_cache(lli_sched_params *params, int on);
+
+/**
+ * @brief Make a scheduler over a KV cache. The cache must outlive it; the scheduler creates and
+ * frees sequences in it, and the host should not touch those.
+ * @param kv     The cache.
+ * @param params Parameters, or NULL for the defaults.
+ * @param[out] out Receives the scheduler; free with lli_sched_free().
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_create(lli_kv_cache *kv, const lli_sched_params *params, lli_sched **out);
+/** @brief Free a scheduler and the sequences of its requests. NULL is ignored. @param sched The scheduler. */
+LLI_API void lli_sched_free(lli_sched *sched);
+/**
+ * @brief Add a request; it waits until a step admits it.
+ * @param sched    The scheduler.
+ * @param prompt   The prompt's tokens (copied).
+ * @param n_prompt At least 1.
+ * @param max_new  The most tokens that will be appended (at least 1): admission reserves room for them.
+ * @param[out] out Receives the request's id (never reused).
+ * @return ::LLI_OK, ::LLI_E_KV_FULL (the request could not fit even alone, with the numbers in the
+ *         message), ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_add(lli_sched *sched, const lli_token *prompt, int64_t n_prompt, int64_t max_new,
+                                 int64_t *out);
+/**
+ * @brief Plan one step (preempting and admitting as the policy says) and lli_decode() it.
+ * Every request that was ready after the previous step must have been given its token
+ * (lli_sched_append()) or finished first. On failure nothing of the step counts: its tokens are
+ * planned again next time (preemptions it made stand).
+ * @param sched The scheduler.
+ * @param ctx   A context over the scheduler's cache, with a max batch of at least the budget.
+ * @param[out] n_ready Receives how many requests have logits for their next token (see lli_sched_ready()).
+ * @return ::LLI_OK, any status of lli_decode(), ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_step(lli_sched *sched, lli_context *ctx, int32_t *n_ready);
+/**
+ * @brief The index-th request whose logits the last step computed, and its batch entry (for
+ * lli_sampler_sample() and lli_get_logits()).
+ * @param sched The scheduler.
+ * @param index 0 to n_ready - 1.
+ * @param[out] id    Receives the request's id.
+ * @param[out] entry Receives the batch entry.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_ready(const lli_sched *sched, int32_t index, int64_t *id, int32_t *entry);
+/**
+ * @brief Give a ready request its next token; the next step computes it.
+ * @param sched The scheduler.
+ * @param id    A ready request.
+ * @param token The token.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (unknown or not ready, or max_new tokens reached).
+ */
+LLI_API lli_status lli_sched_append(lli_sched *sched, int64_t id, lli_token token);
+/**
+ * @brief End a request in any state (finished or cancelled): its sequence and swapped state are freed.
+ * @param sched The scheduler.
+ * @param id    The request.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (unknown id).
+ */
+LLI_API lli_status lli_sched_finish(lli_sched *sched, int64_t id);
+/**
+ * @brief Read one of the scheduler's counters.
+ * @param sched The scheduler.
+ * @param key   One of the LLI_SCHED_STAT_ keys.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_stat(const lli_sched *sched, int key, int64_t *out);
+/**
+ * @brief Read a fact about one request.
+ * @param sched The scheduler.
+ * @param id    The request.
+ * @param key   One of the LLI_SCHED_REQ_ keys.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_request_stat(const lli_sched *sched, int64_t id, int key, int64_t *out);
+
+/** @} */
+
 #endif /* LLI_EXPERIMENTAL */
 /** @} */
 
