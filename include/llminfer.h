@@ -877,9 +877,15 @@ LLI_API lli_status lli_batch_size(const lli_batch *batch, int32_t *out);
  * @brief Run one step: every entry of the batch, prefill chunks and decode tokens mixed.
  *
  * If the step does not fit in the KV cache, it fails with ::LLI_E_KV_FULL and changes nothing.
+ * Before any work, an entry whose sequence would grow beyond the model's context length
+ * (#LLI_INFO_N_CTX_TRAIN) is refused with ::LLI_E_INVALID_ARG, and one beyond the KV cache's whole
+ * capacity with ::LLI_E_KV_FULL; both messages name the sequence's length and the limit. Memory a
+ * step needs (outputs, attention scratch) is allocated before anything changes: ::LLI_E_NOMEM also
+ * leaves the cache and the last step's outputs as they were.
  * @param ctx   The context.
  * @param batch The step's entries.
- * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_INVALID_ARG, ::LLI_E_BACKEND or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_INVALID_ARG, ::LLI_E_NOMEM, ::LLI_E_BACKEND or
+ *         ::LLI_E_NOT_IMPLEMENTED.
  */
 LLI_API lli_status lli_decode(lli_context *ctx, const lli_batch *batch);
 

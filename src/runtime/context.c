@@ -258,6 +258,19 @@ static lli_status check_batch(lli_context *c, const lli_batch *b) {
         if (b->pos[i] != expect)
             return lli_fail(LLI_E_INVALID_ARG, "lli_decode: entry %d: sequence %d continues at position %lld, not %lld", i,
                             b->seq[i], (long long)expect, (long long)b->pos[i]);
+        /* Refused up front rather than run into ever slower attention, or into a full cache only
+         * after the work of the steps before. */
+        int64_t train = c->model->mf->hp.n_ctx_train, cap = c->kv->n_blocks * c->kv->block_size;
+        if ((train > 0 && b->pos[i] >= train) || b->pos[i] >= cap) {
+            int64_t total = b->pos[i] + 1; /* the sequence's length after the whole step */
+            for (int32_t j = i + 1; j < b->n; j++) total += b->seq[j] == b->seq[i];
+            if (train > 0 && b->pos[i] >= train)
+                return lli_fail(LLI_E_INVALID_ARG, "lli_decode: sequence %d would hold %lld tokens, more than the model's "
+                                "context length of %lld", b->seq[i], (long long)total, (long long)train);
+            return lli_fail(LLI_E_KV_FULL, "lli_decode: sequence %d would hold %lld tokens, more than the KV cache's "
+                            "capacity of %lld tokens (%lld blocks of %d)", b->seq[i], (long long)total, (long long)cap,
+                            (long long)c->kv->n_blocks, c->kv->block_size);
+        }
     }
     return LLI_OK;
 }

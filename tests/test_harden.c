@@ -1,0 +1,109 @@
+/* Hardening of the library's edges on a tiny random-weight model: over-long sequences refused up
+ * front with both lengths named, and nothing changed.
+ * usage: test_harden TINY_CTX64.gguf SCRATCH_DIR */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llminfer.h"
+#include "support/check.h"
+#include "support/files.h"
+
+static const char *g_gguf;
+static char g_dir[4096]; /* the tiny model converted, raw fragments */
+
+static lli_model *load(void) {
+    lli_model *m = NULL;
+    CHECK(lli_model_load(g_dir, NULL, &m) == LLI_OK, "load: %s", lli_last_error());
+    return m;
+}
+
+static lli_kv_cache *cache(const lli_model *m, int64_t capacity) {
+    lli_kv_cache_params *kp = NULL;
+    lli_kv_cache *kv = NULL;
+    lli_kv_cache_params_create(&kp);
+    lli_kv_cache_params_set_capacity(kp, capacity);
+    lli_kv_cache_params_set_block_size(kp, 16);
+    CHECK(lli_kv_cache_create(m, kp, &kv) == LLI_OK, "kv: %s", lli_last_error());
+    lli_kv_cache_params_free(kp);
+    return kv;
+}
+
+static lli_context *context(const lli_model *m, lli_kv_cache *kv) {
+    lli_context_params *cp = NULL;
+    lli_context *ctx = NULL;
+    lli_context_params_create(&cp);
+    lli_context_params_set_max_batch(cp, 128);
+    lli_context_params_set_threads(cp, 2);
+    CHECK(lli_context_create(m, kv, cp, &ctx) == LLI_OK, "context: %s", lli_last_error());
+    lli_context_params_free(cp);
+    return ctx;
+}
+
+static lli_status feed(lli_context *ctx, lli_batch *b, lli_seq_id seq, int64_t from, int64_t to) {
+    lli_batch_clear(b);
+    for (int64_t p = from; p < to; p++) lli_batch_add(b, (lli_token)(p % 300), seq, p, p == to - 1);
+    return lli_decode(ctx, b);
+}
+
+static int64_t seq_len(const lli_kv_cache *kv, lli_seq_id s) {
+    int64_t n = -1;
+    lli_kv_seq_length(kv, s, &n);
+    return n;
+}
+
+/* The model's context is 64 tokens: a prompt of 65 is refused before any work, naming both. */
+static void test_too_long(void) {
+    lli_model *m = load();
+    if (!m) return;
+    lli_kv_cache *kv = cache(m, 256), *small = cache(m, 32);
+    lli_context *ctx = context(m, kv), *sctx = context(m, small);
+    lli_batch *b = NULL;
+    lli_batch_create(128, &b);
+    lli_seq_id s = -1, t = -1;
+    lli_kv_seq_create(kv, &s);
+    lli_kv_seq_create(small, &t);
+    CHECK_FAILS(feed(ctx, b, s, 0, 65), LLI_E_INVALID_ARG, "65 tokens", "context length of 64");
+    CHECK(seq_len(kv, s) == 0, "a refused prompt changed the sequence to %lld tokens", (long long)seq_len(kv, s));
+    /* A prompt that fits, then one token past the end */
+    CHECK(feed(ctx, b, s, 0, 64) == LLI_OK, "64 tokens: %s", lli_last_error());
+    const float *before = NULL, *after = NULL;
+    CHECK(lli_get_logits(ctx, 63, &before) == LLI_OK, "logits: %s", lli_last_error());
+    float first = before ? before[0] : 0;
+    CHECK_FAILS(feed(ctx, b, s, 64, 65), LLI_E_INVALID_ARG, "65 tokens", "context length of 64");
+    CHECK(seq_len(kv, s) == 64, "a refused step changed the sequence to %lld tokens", (long long)seq_len(kv, s));
+    CHECK(lli_get_logits(ctx, 63, &after) == LLI_OK && after[0] == first, "the last step's logits changed");
+    /* The cache holds 32 tokens: 40 are refused up front as well, naming both. */
+    CHECK_FAILS(feed(sctx, b, t, 0, 40), LLI_E_KV_FULL, "40 tokens", "capacity of 32 tokens");
+    CHECK(seq_len(small, t) == 0, "a refused prompt changed the sequence to %lld tokens", (long long)seq_len(small, t));
+    CHECK(feed(sctx, b, t, 0, 32) == LLI_OK, "32 tokens fit: %s", lli_last_error());
+    lli_batch_free(b);
+    lli_context_free(ctx);
+    lli_context_free(sctx);
+    lli_kv_cache_free(kv);
+    lli_kv_cache_free(small);
+    lli_model_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_harden TINY_CTX64.gguf SCRATCH_DIR\n");
+        return 2;
+    }
+    g_gguf = argv[1];
+    char *tmp = test_tmpdir("harden");
+    if (!tmp) return 2;
+    snprintf(g_dir, sizeof g_dir, "%s/tiny", tmp);
+    lli_convert_params *cp = NULL;
+    lli_convert_params_create(&cp);
+    lli_convert_params_set_compression(cp, 0, 0);
+    if (lli_convert_gguf(g_gguf, g_dir, cp) != LLI_OK) {
+        fprintf(stderr, "convert %s: %s\n", g_gguf, lli_last_error());
+        return 2;
+    }
+    lli_convert_params_free(cp);
+    test_too_long();
+    test_rm_rf(tmp);
+    free(tmp);
+    return check_summary();
+}
