@@ -14,9 +14,11 @@
  *
  * Thread safety: a loaded ::lli_model is read-only; every function taking a const model may be
  * called from any number of threads at once, and several contexts (each with its own KV cache) may
- * run lli_decode() on one model in parallel. Every other object (parameter objects, contexts, KV
- * caches, batches, samplers, KV states) must be used by one thread at a time; a KV cache shared by
- * two contexts counts as used by both. The status functions (lli_status_str(), lli_last_error(),
+ * run lli_decode() on one model in parallel. Creating or freeing caches and contexts of one model on
+ * several threads at once is safe too (the model counts its users atomically); lli_model_free() may
+ * be called while they exist, by any thread, once no other call uses the model's handle. Every
+ * other object (parameter objects, contexts, KV caches, batches, samplers, KV states) must be used
+ * by one thread at a time; a KV cache shared by two contexts counts as used by both. The status functions (lli_status_str(), lli_last_error(),
  * lli_version()) are safe everywhere; lli_last_error() reports the calling thread's last failure.
  * lli_kv_state_load() with background set runs its own thread, which touches only the state.
  */
@@ -270,7 +272,11 @@ LLI_API lli_status lli_model_params_set_progress(lli_model_params *params, lli_p
 LLI_API lli_status lli_model_load(const char *path, const lli_model_params *params, lli_model **out);
 
 /**
- * @brief Free a model. NULL is ignored. Contexts and caches made from it must be freed first.
+ * @brief Free a model. NULL is ignored.
+ *
+ * Models, KV caches, contexts and samplers may be freed in any order: KV caches and contexts made
+ * from the model hold it, and it is released when the last of them is freed (until then only its
+ * handle may no longer be used by the caller). Calling it twice on one model is an error.
  * @param model The model.
  */
 LLI_API void lli_model_free(lli_model *model);

@@ -88,6 +88,7 @@ void lli_context_free(lli_context *c) {
     free(c->layers);
     free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->hidden), free(c->logit_row);
     free(c->step_seqs), free(c->step_counts), free(c->step_tokens), free(c->out_entries);
+    lli_model_release(c->model);
     free(c);
 }
 
@@ -146,6 +147,7 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     lli_context *c = calloc(1, sizeof *c);
     if (!c) return lli_fail(LLI_E_NOMEM, "out of memory");
     c->model = m;
+    lli_model_retain(m); /* dropped by lli_context_free, also on the failures below */
     c->kv = kv;
     c->ops = m->backend->ops->compute;
     c->max_batch = params->max_batch;
