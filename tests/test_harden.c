@@ -1,16 +1,21 @@
 /* Hardening of the library's edges on a tiny random-weight model: over-long sequences refused up
  * front with both lengths named, and nothing changed; models, caches, contexts and samplers freed
- * in every order (run under AddressSanitizer to catch a use after free).
+ * in every order (run under AddressSanitizer to catch a use after free); FIFOs and directories in
+ * place of input files refused at once, by name (an alarm ends the test if anything blocks).
  * usage: test_harden TINY_CTX64.gguf SCRATCH_DIR */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "llminfer.h"
 #include "support/check.h"
 #include "support/files.h"
 
 static const char *g_gguf;
+static char *g_tmp;
 static char g_dir[4096]; /* the tiny model converted, raw fragments */
 
 static lli_model *load(void) {
@@ -134,15 +139,72 @@ static void test_free_orders(void) {
     CHECK(orders == 24, "%d free orders tried", orders);
 }
 
+/* A copy of the model with `name` (a file name, or the first fragment for NULL) replaced by a FIFO,
+ * or by a directory; the file's path goes to path. */
+static void special_copy(const char *tag, const char *name, int fifo, char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", g_tmp, tag);
+    CHECK(test_copy_dir(g_dir, dir) == 0, "copy to %s", dir);
+    char first[256] = "";
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (!name && d && (e = readdir(d)))
+        if (strstr(e->d_name, ".frag") && !first[0]) snprintf(first, sizeof first, "%s", e->d_name);
+    if (d) closedir(d);
+    snprintf(path, 4096, "%s/%s", dir, name ? name : first);
+    unlink(path);
+    CHECK((fifo ? mkfifo(path, 0644) : mkdir(path, 0755)) == 0, "cannot make %s", path);
+    *strrchr(path, '/') = 0; /* the directory */
+    snprintf(path + strlen(path), 64, "/%s", name ? name : first);
+}
+
+static void test_special_files(void) {
+    char path[4096], dir[4096];
+    lli_model *m = NULL;
+    /* Loading (and verifying) used to open the FIFO and wait for a writer forever. */
+    for (int fifo = 0; fifo <= 1; fifo++) {
+        const char *kind = fifo ? "FIFO" : "directory";
+        snprintf(dir, sizeof dir, "manifest-%d", fifo);
+        special_copy(dir, "manifest.json", fifo, path);
+        *strrchr(path, '/') = 0;
+        CHECK_FAILS(lli_model_load(path, NULL, &m), LLI_E_IO, "manifest.json", kind);
+        CHECK(m == NULL, "a model came back");
+        snprintf(dir, sizeof dir, "fragment-%d", fifo);
+        special_copy(dir, NULL, fifo, path);
+        char *slash = strrchr(path, '/');
+        *slash = 0;
+        CHECK_FAILS(lli_model_load(path, NULL, &m), LLI_E_IO, slash + 1, kind);
+        CHECK_FAILS(lli_model_verify(path, 2, NULL, NULL), LLI_E_IO, slash + 1, kind);
+    }
+    /* A GGUF to convert, and a saved KV state to restore */
+    snprintf(path, sizeof path, "%s/fifo.gguf", g_tmp);
+    CHECK(mkfifo(path, 0644) == 0, "mkfifo %s", path);
+    snprintf(dir, sizeof dir, "%s/converted", g_tmp);
+    CHECK_FAILS(lli_convert_gguf(path, dir, NULL), LLI_E_IO, "fifo.gguf", "FIFO");
+    lli_model *good = load();
+    if (!good) return;
+    lli_kv_cache *kv = cache(good, 64);
+    lli_seq_id s = -1;
+    CHECK_FAILS(lli_kv_seq_restore(kv, path, &s), LLI_E_IO, "fifo.gguf", "FIFO");
+    lli_kv_state *state = NULL;
+    CHECK(lli_kv_state_load(path, 1, &state) == LLI_OK, "a background load starts: %s", lli_last_error());
+    CHECK_FAILS(lli_kv_state_wait(state), LLI_E_IO, "fifo.gguf", "FIFO");
+    lli_kv_state_free(state);
+    CHECK_FAILS(lli_kv_seq_restore(kv, g_tmp, &s), LLI_E_IO, "directory");
+    lli_kv_cache_free(kv);
+    lli_model_free(good);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: test_harden TINY_CTX64.gguf SCRATCH_DIR\n");
         return 2;
     }
     g_gguf = argv[1];
-    char *tmp = test_tmpdir("harden");
+    char *tmp = g_tmp = test_tmpdir("harden");
     if (!tmp) return 2;
     snprintf(g_dir, sizeof g_dir, "%s/tiny", tmp);
+    alarm(120); /* a call that blocks on a special file fails the test instead of hanging it */
     lli_convert_params *cp = NULL;
     lli_convert_params_create(&cp);
     lli_convert_params_set_compression(cp, 0, 0);
@@ -153,6 +215,7 @@ int main(int argc, char **argv) {
     lli_convert_params_free(cp);
     test_too_long();
     test_free_orders();
+    test_special_files();
     test_rm_rf(tmp);
     free(tmp);
     return check_summary();

@@ -1,0 +1,23 @@
+/* Reading the library's input files safely. */
+#ifndef LLI_FILE_H
+#define LLI_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llminfer.h"
+
+/* Open path read-only. Anything but a regular file (a FIFO, a device, a directory) is refused with
+ * LLI_E_IO and a message naming the path and what it is: the open itself does not block (a FIFO
+ * without a writer would otherwise hang the caller forever). *size receives the file's size. */
+lli_status lli_open_regular(const char *path, int *fd, uint64_t *size);
+
+/* A regular file's whole contents, at most max bytes (LLI_E_FORMAT beyond), in a new buffer
+ * followed by one zero byte; free() it. */
+lli_status lli_read_regular(const char *path, uint64_t max, uint8_t **out, size_t *len);
+
+/* The status for a failed system call's errno: LLI_E_NOMEM for ENOMEM (an mmap that found no
+ * memory), LLI_E_IO otherwise. */
+lli_status lli_errno_status(int err);
+
+#endif
