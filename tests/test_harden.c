@@ -1,13 +1,16 @@
 /* Hardening of the library's edges on a tiny random-weight model: over-long sequences refused up
  * front with both lengths named, and nothing changed; models, caches, contexts and samplers freed
  * in every order (run under AddressSanitizer to catch a use after free); FIFOs and directories in
- * place of input files refused at once, by name (an alarm ends the test if anything blocks).
+ * place of input files refused at once, by name (an alarm ends the test if anything blocks); a file
+ * that cannot be mapped for lack of address space is LLI_E_NOMEM.
  * usage: test_harden TINY_CTX64.gguf SCRATCH_DIR */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "llminfer.h"
@@ -195,6 +198,35 @@ static void test_special_files(void) {
     lli_model_free(good);
 }
 
+/* A 64 GiB sparse file to convert, in a child process whose address space is limited to what it
+ * uses plus 512 MiB: mapping the file fails with ENOMEM, which is LLI_E_NOMEM, not LLI_E_IO. */
+static void test_map_nomem(void) {
+    char path[4096], out[4096];
+    snprintf(path, sizeof path, "%s/sparse.gguf", g_tmp);
+    snprintf(out, sizeof out, "%s/sparse-out", g_tmp);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite("GGUF", 1, 4, f) == 4 && fclose(f) == 0, "cannot write %s", path);
+    CHECK(truncate(path, (off_t)64 << 30) == 0, "cannot extend %s", path);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long pages = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (!statm || fscanf(statm, "%ld", &pages) != 1) _exit(3);
+        fclose(statm);
+        struct rlimit rl = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)512 << 20), RLIM_INFINITY};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
+        lli_status st = lli_convert_gguf(path, out, NULL);
+        int ok = st == LLI_E_NOMEM && strstr(lli_last_error(), "sparse.gguf") != NULL;
+        if (!ok) fprintf(stderr, "converting a 64 GiB file in 512 MiB gave %d: %s\n", st, lli_last_error());
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "an unmappable file was not LLI_E_NOMEM (child status %d)", status);
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: test_harden TINY_CTX64.gguf SCRATCH_DIR\n");
@@ -216,6 +248,7 @@ int main(int argc, char **argv) {
     test_too_long();
     test_free_orders();
     test_special_files();
+    test_map_nomem();
     test_rm_rf(tmp);
     free(tmp);
     return check_summary();

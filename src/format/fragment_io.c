@@ -66,7 +66,7 @@ lli_status lli_frag_map_open(const char *dir, const lli_manifest *m, int64_t ind
     int err = errno;
     close(fd);
     if (base == MAP_FAILED)
-        return lli_fail(LLI_E_IO, "fragment %s: cannot map %s: %s", f->name, path, strerror(err));
+        return lli_fail(lli_errno_status(err), "fragment %s: cannot map %s: %s", f->name, path, strerror(err));
     /* The whole file is about to be read once, front to back. */
     madvise(base, (size_t)f->size, MADV_SEQUENTIAL | MADV_WILLNEED);
     if (verify) st = hash_check(f, base, (size_t)f->size, pr);

@@ -330,7 +330,7 @@ lli_status gguf_open(const char *path, gguf_file **out) {
     void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     close(fd);
-    if (map == MAP_FAILED) return lli_fail(LLI_E_IO, "cannot map %s: %s", path, strerror(err));
+    if (map == MAP_FAILED) return lli_fail(lli_errno_status(err), "cannot map %s: %s", path, strerror(err));
     lli_status st = gguf_parse(map, (size_t)size, out);
     if (st) {
         munmap(map, (size_t)size);
