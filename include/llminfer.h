@@ -682,10 +682,15 @@ LLI_API lli_status lli_kv_stat(const lli_kv_cache *kv, int key, int64_t *out);
 
 /**
  * @brief Save a sequence's KV state to a file (zstd-compressed, with a SHA-256 and the model's id).
+ *
+ * The file is replaced atomically and durably: written to a temporary file of a unique name in the
+ * same directory, flushed to the disk, renamed over path, and the directory flushed, so that a
+ * crash leaves the old state or the new one. Several saves to one path at once each succeed, and
+ * one whole state remains.
  * @param kv   The cache.
  * @param seq  The sequence.
  * @param path The file to write.
- * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
  */
 LLI_API lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *path);
 

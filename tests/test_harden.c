@@ -2,9 +2,11 @@
  * front with both lengths named, and nothing changed; models, caches, contexts and samplers freed
  * in every order (run under AddressSanitizer to catch a use after free); FIFOs and directories in
  * place of input files refused at once, by name (an alarm ends the test if anything blocks); a file
- * that cannot be mapped for lack of address space is LLI_E_NOMEM.
+ * that cannot be mapped for lack of address space is LLI_E_NOMEM; two threads saving KV states to
+ * one path both succeed and leave one whole state.
  * usage: test_harden TINY_CTX64.gguf SCRATCH_DIR */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +229,73 @@ static void test_map_nomem(void) {
     unlink(path);
 }
 
+typedef struct saver {
+    lli_kv_cache *kv;
+    lli_seq_id seq;
+    const char *path;
+    int failures;
+    char message[1024];
+} saver;
+
+static void *save_loop(void *arg) {
+    saver *sv = arg;
+    for (int i = 0; i < 100; i++)
+        if (lli_kv_seq_save(sv->kv, sv->seq, sv->path) != LLI_OK) {
+            sv->failures++;
+            snprintf(sv->message, sizeof sv->message, "%s", lli_last_error());
+        }
+    return NULL;
+}
+
+/* Two saves to one path used to share one temporary file ("PATH.partial"): one rename found it
+ * gone, or one state was written into the other's file. */
+static void test_concurrent_saves(void) {
+    lli_model *m = load();
+    if (!m) return;
+    char dir[4096], path[4096];
+    snprintf(dir, sizeof dir, "%s/saves", g_tmp);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/state.kv", dir);
+    saver sv[2];
+    lli_context *ctx[2];
+    lli_batch *b = NULL;
+    lli_batch_create(128, &b);
+    for (int i = 0; i < 2; i++) {
+        sv[i] = (saver){cache(m, 160), -1, path, 0, ""};
+        ctx[i] = context(m, sv[i].kv);
+        lli_kv_seq_create(sv[i].kv, &sv[i].seq);
+        CHECK(feed(ctx[i], b, sv[i].seq, 0, 40 + 9 * i) == LLI_OK, "decode: %s", lli_last_error());
+    }
+    /* The old fixed temporary name, taken: a save must not depend on any fixed name being free. */
+    char squat[4200];
+    snprintf(squat, sizeof squat, "%s.partial", path);
+    mkdir(squat, 0755);
+    CHECK(lli_kv_seq_save(sv[0].kv, sv[0].seq, path) == LLI_OK, "save beside %s: %s", squat, lli_last_error());
+    rmdir(squat);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, save_loop, &sv[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) CHECK(sv[i].failures == 0, "saver %d failed %d times: %s", i, sv[i].failures, sv[i].message);
+    /* What is left is one whole state of either sequence, and no temporary file. */
+    lli_seq_id r = -1;
+    CHECK(lli_kv_seq_restore(sv[0].kv, path, &r) == LLI_OK, "restore: %s", lli_last_error());
+    int64_t len = seq_len(sv[0].kv, r);
+    CHECK(len == 40 || len == 49, "the saved state holds %lld tokens", (long long)len);
+    int files = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            files++;
+            CHECK(!strcmp(e->d_name, "state.kv"), "left behind: %s", e->d_name);
+        }
+    if (d) closedir(d);
+    CHECK(files == 1, "%d files in %s", files, dir);
+    for (int i = 0; i < 2; i++) lli_context_free(ctx[i]), lli_kv_cache_free(sv[i].kv);
+    lli_batch_free(b);
+    lli_model_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: test_harden TINY_CTX64.gguf SCRATCH_DIR\n");
@@ -249,6 +318,7 @@ int main(int argc, char **argv) {
     test_free_orders();
     test_special_files();
     test_map_nomem();
+    test_concurrent_saves();
     test_rm_rf(tmp);
     free(tmp);
     return check_summary();

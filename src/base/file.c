@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,4 +80,44 @@ lli_status lli_read_regular(const char *path, uint64_t max, uint8_t **out, size_
     *out = buf;
     *len = got;
     return LLI_OK;
+}
+
+static int write_all(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+lli_status lli_write_replace(const char *path, const void *data, size_t n) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16), *dir_copy = strdup(path);
+    if (!tmp || !dir_copy) {
+        free(tmp), free(dir_copy);
+        return lli_fail(LLI_E_NOMEM, "out of memory writing %s", path);
+    }
+    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    lli_status st = LLI_OK;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) st = lli_fail(lli_errno_status(errno), "cannot create a temporary file beside %s: %s", path, strerror(errno));
+    if (st == LLI_OK && write_all(fd, data, n) != 0) st = lli_fail(LLI_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+    /* On the disk before it takes the name: a crash after the rename must not leave an empty file. */
+    if (st == LLI_OK && fsync(fd) != 0) st = lli_fail(LLI_E_IO, "cannot flush %s: %s", tmp, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && st == LLI_OK) st = lli_fail(LLI_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+    if (st == LLI_OK && rename(tmp, path) != 0)
+        st = lli_fail(LLI_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (st != LLI_OK && fd >= 0) unlink(tmp);
+    /* The rename itself lasts only once the directory is on the disk too. */
+    if (st == LLI_OK) {
+        int dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) st = lli_fail(LLI_E_IO, "cannot flush the directory of %s: %s", path, strerror(errno));
+        if (dfd >= 0) close(dfd);
+    }
+    free(tmp);
+    free(dir_copy);
+    return st;
 }

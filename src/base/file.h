@@ -1,4 +1,4 @@
-/* Reading the library's input files safely. */
+/* Reading the library's input files safely, and replacing output files atomically. */
 #ifndef LLI_FILE_H
 #define LLI_FILE_H
 
@@ -15,6 +15,11 @@ lli_status lli_open_regular(const char *path, int *fd, uint64_t *size);
 /* A regular file's whole contents, at most max bytes (LLI_E_FORMAT beyond), in a new buffer
  * followed by one zero byte; free() it. */
 lli_status lli_read_regular(const char *path, uint64_t max, uint8_t **out, size_t *len);
+
+/* Replace path with data so that a crash leaves the old file or the new one, never a part: a
+ * temporary file of a unique name in the same directory, written and flushed to the disk, renamed
+ * over path, then the directory flushed. Concurrent writers each leave one whole file. */
+lli_status lli_write_replace(const char *path, const void *data, size_t n);
 
 /* The status for a failed system call's errno: LLI_E_NOMEM for ENOMEM (an mmap that found no
  * memory), LLI_E_IO otherwise. */

@@ -219,22 +219,9 @@ lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *p
     uint8_t *data;
     size_t n;
     LLI_TRY(save_to_memory(kv, seq, &data, &n));
-    /* Written beside the target and renamed, so that a reader never sees half a file. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    lli_status st = tmp ? LLI_OK : lli_fail(LLI_E_NOMEM, "out of memory");
-    FILE *f = NULL;
-    if (st == LLI_OK) {
-        snprintf(tmp, plen + 16, "%s.partial", path);
-        f = fopen(tmp, "wb");
-        if (!f) st = lli_fail(LLI_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-    }
-    if (st == LLI_OK && fwrite(data, 1, n, f) != n) st = lli_fail(LLI_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (f && fclose(f) && st == LLI_OK) st = lli_fail(LLI_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (st == LLI_OK && rename(tmp, path))
-        st = lli_fail(LLI_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st != LLI_OK && f) remove(tmp);
-    free(tmp);
+    /* A reader never sees half a file, a crash leaves the old state or the new one, and two saves
+     * to one path each write a temporary file of their own. */
+    lli_status st = lli_write_replace(path, data, n);
     free(data);
     return st;
 }
