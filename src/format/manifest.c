@@ -380,6 +380,10 @@ lli_status lli_manifest_parse(const char *text, size_t len, lli_manifest **out) 
     *out = NULL;
     json_error_t err;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    /* Jansson reports a failed allocation with its own code, or (when a value's allocation
+     * fails) with no message at all; every syntax error has a message. */
+    if (!root && (json_error_code(&err) == json_error_out_of_memory || !err.text[0]))
+        return lli_fail(LLI_E_NOMEM, "out of memory parsing manifest.json");
     if (!root)
         return lli_fail(LLI_E_FORMAT, "manifest.json: not valid JSON: %s (line %d, column %d)", err.text, err.line,
                         err.column);
