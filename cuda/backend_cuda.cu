@@ -260,8 +260,9 @@ void cu_gather_rows(void *e, const float *src, const int32_t *rows, int64_t n, i
 lli_status cu_finish(void *e) { return lli_cuda_exec_finish(X(e)); }
 const char *cu_error_text(void) { return g_err; }
 
+/* No attention_scratch: the kernels keep what they need in shared memory. */
 const lli_compute_ops k_compute = {cu_embed, cu_rms_norm, cu_matmul,    cu_add,         cu_add_rows,
-                                   cu_rope,  cu_swiglu,   cu_attention, cu_gather_rows, cu_finish};
+                                   cu_rope,  cu_swiglu,   cu_attention, cu_gather_rows, cu_finish, NULL};
 
 const lli_backend_ops k_cuda_ops = {
     "cuda",       LLI_BACKEND_CUDA, 0,         cuda_alloc,     cuda_free,      cuda_upload, cuda_download,

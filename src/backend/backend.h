@@ -24,6 +24,7 @@ typedef struct lli_attn_args {
     int n_head, n_head_kv, head_dim;
     int64_t window;              /* 0: none */
     float scale;
+    void *scratch;               /* attention_scratch() bytes for this step, from the context; NULL if none */
 } lli_attn_args;
 
 /* The operations of the forward pass. `exec` is the backend's execution resource of the calling
@@ -51,6 +52,10 @@ typedef struct lli_compute_ops {
     void (*gather_rows)(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst);
     /* Wait for the operations issued so far; LLI_OK, or the first failure (with lli_fail's message). */
     lli_status (*finish)(void *exec);
+    /* Bytes of backend memory attention() needs as scratch for a step of up to n entries at
+     * positions below max_pos, or NULL when it needs none. The context allocates it before a step
+     * starts, so that no step fails for memory halfway through its layers. */
+    uint64_t (*attention_scratch)(void *exec, int64_t n, int64_t max_pos, int head_dim);
 } lli_compute_ops;
 
 typedef struct lli_backend_ops {

@@ -35,7 +35,11 @@ struct lli_context {
     float *x, *xb, *q, *k, *v, *att, *gate, *up, *xg, *xo;
     void *q8;
     float *logits_dev;       /* [entries that asked][n_vocab] */
-    int32_t logits_dev_rows;
+    int32_t out_rows;        /* rows logits_dev, logits and hidden have room for; they only grow */
+    /* The attention's scratch (attention_scratch()), for max_batch entries at positions below
+     * att_positions; grown before a step that reaches further, so that no step fails halfway. */
+    void *att_scratch;
+    int64_t att_positions;
     /* host memory */
     int64_t *pos;
     int32_t *tokens, *seqs;
@@ -77,12 +81,14 @@ void lli_context_free(lli_context *c) {
     if (!c) return;
     lli_backend *be = c->model->backend;
     if (c->exec) be->ops->exec_free(be, c->exec);
-    void *dev[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->gate, c->up, c->xg, c->xo, c->q8, c->logits_dev};
+    void *dev[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->gate, c->up, c->xg, c->xo, c->q8, c->logits_dev,
+                   c->att_scratch};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->ops->free(be, dev[i]);
     free(c->layers);
     free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->hidden), free(c->logit_row);
     free(c->step_seqs), free(c->step_counts), free(c->step_tokens), free(c->out_entries);
+    lli_model_release(c->model);
     free(c);
 }
 
@@ -90,6 +96,33 @@ void lli_context_free(lli_context *c) {
 static void dev_alloc(lli_context *c, void *out, uint64_t bytes, lli_status *st) {
     lli_backend *be = c->model->backend;
     if (*st == LLI_OK) *st = lli_backend_status(be, be->ops->alloc(be, bytes, (void **)out));
+}
+
+/* Tokens a sequence of the context can hold: the model's context length, or the KV cache's
+ * capacity if smaller. */
+static int64_t max_positions(const lli_context *c) {
+    int64_t train = c->model->mf->hp.n_ctx_train, cap = c->kv->n_blocks * c->kv->block_size;
+    return train > 0 && train < cap ? train : cap;
+}
+
+/* Attention scratch for steps at positions below `positions`. Grown at least twofold (up to what a
+ * sequence can hold), so that a sequence decoded token by token reallocates O(log n) times. The
+ * old scratch is kept until the new one exists: on failure nothing changes. */
+static lli_status attention_room(lli_context *c, int64_t positions) {
+    if (!c->ops->attention_scratch || positions <= c->att_positions) return LLI_OK;
+    int64_t limit = max_positions(c), want = 2 * c->att_positions;
+    if (want > limit) want = limit;
+    if (want < positions) want = positions;
+    lli_backend *be = c->model->backend;
+    uint64_t bytes = c->ops->attention_scratch(c->exec, c->max_batch, want, (int)c->model->mf->hp.head_dim);
+    void *buf = NULL;
+    lli_status st = be->ops->alloc(be, bytes, &buf);
+    if (st != LLI_OK)
+        return lli_fail_prefix(lli_backend_status(be, st), "attention scratch for %lld positions: ", (long long)want);
+    if (c->att_scratch) be->ops->free(be, c->att_scratch);
+    c->att_scratch = buf;
+    c->att_positions = want;
+    return LLI_OK;
 }
 
 lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_context_params *params, lli_context **out) {
@@ -114,6 +147,7 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     lli_context *c = calloc(1, sizeof *c);
     if (!c) return lli_fail(LLI_E_NOMEM, "out of memory");
     c->model = m;
+    lli_model_retain(m); /* dropped by lli_context_free, also on the failures below */
     c->kv = kv;
     c->ops = m->backend->ops->compute;
     c->max_batch = params->max_batch;
@@ -193,6 +227,8 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
     }
     if (st == LLI_OK && !(c->exec = m->backend->ops->exec_create(m->backend, lli_thread_count(params->n_threads))))
         st = lli_fail(LLI_E_BACKEND, "cannot start the %s backend's threads", m->backend->ops->name);
+    /* Room for a first step of max_batch positions; longer sequences grow it (step_room). */
+    if (st == LLI_OK) st = attention_room(c, B);
     if (st != LLI_OK) {
         lli_context_free(c);
         return st;
@@ -224,6 +260,19 @@ static lli_status check_batch(lli_context *c, const lli_batch *b) {
         if (b->pos[i] != expect)
             return lli_fail(LLI_E_INVALID_ARG, "lli_decode: entry %d: sequence %d continues at position %lld, not %lld", i,
                             b->seq[i], (long long)expect, (long long)b->pos[i]);
+        /* Refused up front rather than run into ever slower attention, or into a full cache only
+         * after the work of the steps before. */
+        int64_t train = c->model->mf->hp.n_ctx_train, cap = c->kv->n_blocks * c->kv->block_size;
+        if ((train > 0 && b->pos[i] >= train) || b->pos[i] >= cap) {
+            int64_t total = b->pos[i] + 1; /* the sequence's length after the whole step */
+            for (int32_t j = i + 1; j < b->n; j++) total += b->seq[j] == b->seq[i];
+            if (train > 0 && b->pos[i] >= train)
+                return lli_fail(LLI_E_INVALID_ARG, "lli_decode: sequence %d would hold %lld tokens, more than the model's "
+                                "context length of %lld", b->seq[i], (long long)total, (long long)train);
+            return lli_fail(LLI_E_KV_FULL, "lli_decode: sequence %d would hold %lld tokens, more than the KV cache's "
+                            "capacity of %lld tokens (%lld blocks of %d)", b->seq[i], (long long)total, (long long)cap,
+                            (long long)c->kv->n_blocks, c->kv->block_size);
+        }
     }
     return LLI_OK;
 }
@@ -268,7 +317,7 @@ static lli_status forward(lli_context *c, const float *hidden_in, int64_t n, int
         op->rope(ex, c->k, c->pos, n, (int)HKV, (int)D, (int)hp->rope_dim, hp->rope_neox, c->theta_scale, c->freq_scale,
                  c->freq_factors);
         lli_attn_args a = {c->q, c->k, c->v, c->att, n, c->seqs, c->pos, c->kv, l, (int)H, (int)HKV, (int)D,
-                           hp->sliding_window, 1.0f / sqrtf((float)D)};
+                           hp->sliding_window, 1.0f / sqrtf((float)D), c->att_scratch};
         TIMED(c->attention_ns, op->attention(ex, &a));
         TIMED(c->matmul_ns, op->matmul(ex, w->wo, c->att, c->xb, n, c->q8));
         op->add(ex, c->x, c->xb, n * E);
@@ -298,25 +347,25 @@ static lli_status forward(lli_context *c, const float *hidden_in, int64_t n, int
     return LLI_OK;
 }
 
-/* Host and backend room for n_out rows of outputs. */
+/* Host and backend room for n_out rows of outputs. The buffers only grow, and each is replaced
+ * only once its successor exists, so that a failure leaves the last step's outputs readable. */
 static lli_status output_room(lli_context *c, int32_t n_out) {
+    if (n_out <= c->out_rows) return LLI_OK;
     const lli_hparams *hp = &c->model->mf->hp;
     lli_backend *be = c->model->backend;
     float *h = realloc(c->hidden, (size_t)n_out * (size_t)hp->n_embd * sizeof *h);
-    if (!h) return lli_fail(LLI_E_NOMEM, "out of memory for outputs");
+    if (!h) return lli_fail(LLI_E_NOMEM, "out of memory for %d rows of outputs", n_out);
     c->hidden = h;
-    if (!c->has_head) return LLI_OK;
-    float *l = realloc(c->logits, (size_t)n_out * (size_t)hp->n_vocab * sizeof *l);
-    if (!l) return lli_fail(LLI_E_NOMEM, "out of memory for %d rows of logits", n_out);
-    c->logits = l;
-    if (n_out > c->logits_dev_rows) {
+    if (c->has_head) {
+        float *l = realloc(c->logits, (size_t)n_out * (size_t)hp->n_vocab * sizeof *l);
+        if (!l) return lli_fail(LLI_E_NOMEM, "out of memory for %d rows of logits", n_out);
+        c->logits = l;
+        void *dev = NULL;
+        LLI_TRY(lli_backend_status(be, be->ops->alloc(be, (uint64_t)n_out * (uint64_t)hp->n_vocab * sizeof(float), &dev)));
         if (c->logits_dev) be->ops->free(be, c->logits_dev);
-        c->logits_dev = NULL;
-        c->logits_dev_rows = 0;
-        LLI_TRY(lli_backend_status(be, be->ops->alloc(be, (uint64_t)n_out * (uint64_t)hp->n_vocab * sizeof(float),
-                                                        (void **)&c->logits_dev)));
-        c->logits_dev_rows = n_out;
+        c->logits_dev = dev;
     }
+    c->out_rows = n_out;
     return LLI_OK;
 }
 
@@ -335,6 +384,18 @@ lli_status lli_decode(lli_context *c, const lli_batch *b) {
         cnt[k]++;
     }
     int32_t n_out = 0;
+    int64_t positions = 0;
+    for (int32_t i = 0; i < b->n; i++) {
+        n_out += b->want_logits[i] != 0;
+        if (b->pos[i] + 1 > positions) positions = b->pos[i] + 1;
+    }
+    /* Every allocation of the step happens here, before anything changes: on failure the last
+     * step's outputs stay readable and the cache is as it was. */
+    lli_status st = output_room(c, n_out);
+    if (st == LLI_OK) st = attention_room(c, positions);
+    if (st == LLI_OK) st = lli_kv_reserve(c->kv, idp, cnt, n_ids);
+    if (st != LLI_OK) return st;
+    n_out = 0;
     for (int32_t i = 0; i < b->n; i++) {
         c->tokens[i] = b->token[i];
         c->seqs[i] = b->seq[i];
@@ -342,9 +403,6 @@ lli_status lli_decode(lli_context *c, const lli_batch *b) {
         c->logit_row[i] = b->want_logits[i] ? n_out : -1;
         if (b->want_logits[i]) c->out_entries[n_out++] = i;
     }
-    lli_status st = n_out ? output_room(c, n_out) : LLI_OK;
-    if (st == LLI_OK) st = lli_kv_reserve(c->kv, idp, cnt, n_ids);
-    if (st != LLI_OK) return st;
     c->n_entries = b->n;
     st = forward(c, b->hidden, b->n, n_out);
     if (st != LLI_OK) {

@@ -43,6 +43,7 @@ lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params
     const lli_hparams *hp = &model->mf->hp;
     lli_backend *be = model->backend;
     kv->model = model;
+    lli_model_retain(model); /* dropped by lli_kv_cache_free, also on the failures below */
     kv->backend = be;
     kv->type = params->type;
     kv->prefix_cache = params->prefix_cache;
@@ -101,6 +102,7 @@ void lli_kv_cache_free(lli_kv_cache *kv) {
     free_storage(kv);
     free(kv->refs), free(kv->free_list), free(kv->hash), free(kv->hashed), free(kv->parent), free(kv->block_tokens);
     free(kv->bucket), free(kv->bucket_next), free(kv->lru_prev), free(kv->lru_next);
+    lli_model_release(kv->model);
     free(kv);
 }
 

@@ -37,7 +37,16 @@ struct lli_model {
     const uint8_t *tok_data;     /* the tokenizer fragment's payload */
     uint64_t tok_bytes;
     lli_tokenizer *tokenizer;
+    /* The caller's reference (dropped by lli_model_free) plus one per KV cache and context made
+     * from the model; the last one dropped frees it. Changed atomically: caches and contexts of
+     * one model are made and freed on any threads. */
+    int refs;
 };
+
+/* Hold the model for a cache or context (the model stays otherwise read-only). */
+void lli_model_retain(const lli_model *m);
+/* Drop a reference; the last one frees the model. */
+void lli_model_release(const lli_model *m);
 
 const lli_tensor *lli_model_tensor(const lli_model *m, const char *name);
 

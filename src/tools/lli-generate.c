@@ -96,9 +96,17 @@ int main(int argc, char **argv) {
     }
     if (!st && !(toks = malloc((n_prompt + 1) * sizeof *toks))) st = LLI_E_NOMEM;
     if (!st) st = lli_tokenize(m, input, strlen(input), 1, chat, toks, n_prompt, &n_prompt);
+    int told = 0; /* the failure was reported here, not by the library */
     if (!st && n_prompt == 0) {
         fprintf(stderr, "lli-generate: the prompt gives no tokens\n");
-        st = LLI_E_INVALID_ARG;
+        st = LLI_E_INVALID_ARG, told = 1;
+    }
+    /* lli_decode refuses the chunk that crosses the context; refusing here spares the chunks before. */
+    int64_t n_ctx = 0;
+    if (!st && !lli_model_info_int(m, LLI_INFO_N_CTX_TRAIN, &n_ctx) && n_ctx > 0 && (int64_t)n_prompt > n_ctx) {
+        fprintf(stderr, "lli-generate: the prompt has %zu tokens, more than the model's context length of %lld\n",
+                n_prompt, (long long)n_ctx);
+        st = LLI_E_INVALID_ARG, told = 1;
     }
     const int chunk = 64; /* prompt tokens per step: scratch memory grows with it, speed hardly */
     if (!st) st = tool_engine_open(m, (int64_t)n_prompt + n_gen + 16, chunk, threads, &e);
@@ -149,8 +157,9 @@ int main(int argc, char **argv) {
     double t2 = now();
     putchar('\n');
     fflush(stdout);
-    if (st) fprintf(stderr, "lli-generate: %s: %s\n", lli_status_str(st), lli_last_error());
-    else
+    if (st) {
+        if (!told) fprintf(stderr, "lli-generate: %s: %s\n", lli_status_str(st), lli_last_error());
+    } else
         fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %d tokens in %.3f s (%.1f tokens/s)\n",
                 n_prompt, t1 - t0, (double)n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), generated, t2 - t1,
                 generated / (t2 - t1 > 0 ? t2 - t1 : 1e-9));

@@ -366,9 +366,15 @@ static void attn_step(pair_kv *kv, const attn_case *ac, int layer, const int32_t
     int64_t qd = (int64_t)ac->n_head * ac->head_dim, kd = (int64_t)ac->n_head_kv * ac->head_dim;
     pair_buf q = buf_random(n * qd, 1.0f), k = buf_random(n * kd, 1.0f), v = buf_random(n * kd, 1.0f), o = buf_poison(n * qd);
     float scale = 1.0f / sqrtf((float)ac->head_dim);
-    lli_attn_args ca = {q.c, k.c, v.c, o.c, n, seq, pos, &kv->c, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window, scale};
-    lli_attn_args ga = {q.g, k.g, v.g, o.g, n, seq, pos, &kv->g, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window, scale};
+    int64_t max_pos = 1;
+    for (int64_t t = 0; t < n; t++) max_pos = pos[t] + 1 > max_pos ? pos[t] + 1 : max_pos;
+    void *scratch = malloc((size_t)cpu->ops->compute->attention_scratch(ecpu, n, max_pos, ac->head_dim));
+    lli_attn_args ca = {q.c, k.c, v.c, o.c, n, seq, pos, &kv->c, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
+                        scale, scratch};
+    lli_attn_args ga = {q.g, k.g, v.g, o.g, n, seq, pos, &kv->g, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
+                        scale, NULL};
     cpu->ops->compute->attention(ecpu, &ca);
+    free(scratch);
     gpu->ops->compute->attention(egpu, &ga);
     finish_both(what);
     compare(what, o.c, o.g, n * qd, ac->kv_type == LLI_KV_TYPE_Q8 ? BOUND_ATTN_Q8 : BOUND_ATTN_F16);
@@ -547,7 +553,7 @@ static void test_errors(void) {
     int32_t seq[1] = {0};
     int64_t pos[1] = {16};
     float *q = poisoned(gpu, 128), *k = poisoned(gpu, 64), *v = poisoned(gpu, 64), *o = poisoned(gpu, 128);
-    lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.g, 0, 2, 1, 64, 0, 0.125f};
+    lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.g, 0, 2, 1, 64, 0, 0.125f, NULL};
     gpu->ops->compute->attention(egpu, &a);
     lli_status st = gpu->ops->compute->finish(egpu);
     CHECK(st != LLI_OK && strstr(gpu->ops->error_text(), "outside"), "bad position: %d (%s)", st, gpu->ops->error_text());

@@ -467,15 +467,22 @@ static int by_seq_then_pos(const void *x, const void *y, void *arg) {
     return a->pos[i] < a->pos[k] ? -1 : a->pos[i] > a->pos[k];
 }
 
+/* Scratch of one step: per thread, keys, values and scores for max_pos positions; then the
+ * entries' order and the units' starts. */
+static uint64_t cpu_attention_scratch(void *exec, int64_t n, int64_t max_pos, int head_dim) {
+    uint64_t per_thread = (uint64_t)max_pos * (uint64_t)(2 * head_dim + 1) * sizeof(float);
+    return per_thread * (uint64_t)lli_pool_size(exec) + (uint64_t)(2 * n + 1) * sizeof(int32_t);
+}
+
 static void cpu_attention(void *exec, const lli_attn_args *a) {
     attn_store(a);
     int64_t max_pos = 1;
     for (int64_t t = 0; t < a->n; t++)
         if (a->pos[t] + 1 > max_pos) max_pos = a->pos[t] + 1;
     int nth = lli_pool_size(exec);
-    int32_t *order = malloc((size_t)a->n * sizeof *order), *unit_start = malloc((size_t)(a->n + 1) * sizeof *unit_start);
-    float *scratch = malloc((size_t)(max_pos * (2 * a->head_dim + 1) * nth) * sizeof(float));
-    if (!order || !unit_start || !scratch) abort(); /* small next to the cache; failing here, the process is done */
+    /* Sized by the context for this step (attention_scratch) before it started. */
+    float *scratch = a->scratch;
+    int32_t *order = (int32_t *)(void *)(scratch + max_pos * (2 * a->head_dim + 1) * nth), *unit_start = order + a->n;
     for (int32_t t = 0; t < a->n; t++) order[t] = t;
     qsort_r(order, (size_t)a->n, sizeof *order, by_seq_then_pos, (void *)a);
     int64_t n_units = 0;
@@ -485,7 +492,6 @@ static void cpu_attention(void *exec, const lli_attn_args *a) {
     unit_start[n_units] = (int32_t)a->n;
     attn_job j = {a, order, unit_start, n_units, max_pos, scratch};
     lli_pool_run(exec, attn_units, &j);
-    free(order), free(unit_start), free(scratch);
 }
 
 static void cpu_gather_rows(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {
@@ -510,4 +516,5 @@ const lli_compute_ops lli_cpu_compute_ops = {
     .attention = cpu_attention,
     .gather_rows = cpu_gather_rows,
     .finish = cpu_finish,
+    .attention_scratch = cpu_attention_scratch,
 };
