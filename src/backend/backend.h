@@ -8,7 +8,7 @@
 #include "llminfer.h"
 
 typedef struct lli_backend lli_backend;
-struct lli_tensor;
+#include "backend/tensor.h"
 struct lli_kv_cache;
 
 /* One layer's attention over the paged KV cache for every entry of a step: store the entries' keys
@@ -56,6 +56,9 @@ typedef struct lli_compute_ops {
      * positions below max_pos, or NULL when it needs none. The context allocates it before a step
      * starts, so that no step fails for memory halfway through its layers. */
     uint64_t (*attention_scratch)(void *exec, int64_t n, int64_t max_pos, int head_dim);
+    /* Bytes of backend memory matmul() needs as scratch for n input rows of up to `in` floats (the
+     * CPU quantizes the input there), or NULL when it needs none. The context allocates it once. */
+    uint64_t (*matmul_scratch)(int64_t n, int64_t in);
 } lli_compute_ops;
 
 typedef struct lli_backend_ops {
@@ -80,6 +83,9 @@ typedef struct lli_backend_ops {
     /* The calling thread's message for the backend's last failure, for backends built apart from the
      * core (which cannot call lli_fail); NULL when the backend reports through lli_fail itself. */
     const char *(*error_text)(void);
+    /* Non-zero if matmul() has kernels for weights of this tensor type (enum lli_ttype); NULL when
+     * it has them for every type. Asked once per weight at load. */
+    int (*supports_type)(int type);
 } lli_backend_ops;
 
 struct lli_backend {

@@ -105,6 +105,7 @@ static void release_fragments(lli_model *m) {
 static void destroy(lli_model *m) {
     lli_tokenizer_free(m->tokenizer);
     release_fragments(m);
+    lli_weights_free(&m->weights);
     free(m->tensors);
     lli_backend_close(m->backend);
     lli_manifest_free(m->mf);
@@ -230,6 +231,7 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
     if (st == LLI_OK) st = lli_backend_open(params->backend, &m->backend);
     if (st == LLI_OK) st = load_fragments(path, m, params);
     if (st == LLI_OK) st = build_tensor_table(m);
+    if (st == LLI_OK && !m->vocab_only && (st = lli_weights_bind(m)) != LLI_OK) lli_fail_prefix(st, "%s: ", path);
     if (st != LLI_OK) {
         lli_model_free(m);
         return st;

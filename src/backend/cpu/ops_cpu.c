@@ -231,6 +231,9 @@ static void quant_rows(const void *p, int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; t++) lli_quantize_q8(a->x + t * a->in, a->xq + t * (a->in / 32), a->in);
 }
 
+/* The input of a matmul quantized to 8-bit blocks of 32, once per call. */
+static uint64_t cpu_matmul_scratch(int64_t n, int64_t in) { return (uint64_t)(n * (in / 32 + 1)) * sizeof(lli_q8); }
+
 static void cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out, int64_t n, void *scratch) {
     int64_t in = w->ne[0];
     lli_q8 *xq = NULL;
@@ -517,4 +520,5 @@ const lli_compute_ops lli_cpu_compute_ops = {
     .gather_rows = cpu_gather_rows,
     .finish = cpu_finish,
     .attention_scratch = cpu_attention_scratch,
+    .matmul_scratch = cpu_matmul_scratch,
 };
