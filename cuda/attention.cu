@@ -309,13 +309,18 @@ void op_attention(exec *ex, const lli_attn_args *a) {
         return;
     }
     lli_attn_plan plan;
-    if (lli_cuda_attn_plan(kv, a->seq, a->pos, a->n, a->window, a->n_head, ex->n_sm, &plan)) {
+    const int planned = lli_cuda_attn_plan(kv, a->seq, a->pos, a->n, a->window, a->n_head, ex->n_sm, &ex->attn_work, &plan);
+    if (planned == -2) {
+        fail_msg(ex, LLI_E_NOMEM, "attention: out of memory for the plan of %lld entries", static_cast<long long>(a->n));
+        return;
+    }
+    if (planned) {
         fail_msg(ex, LLI_E_INVALID_ARG, "attention: an entry's sequence or position is outside the KV cache");
         return;
     }
     void *host, *dev;
     if (!stage_reserve(ex, plan.bytes, &host, &dev)) return;
-    lli_cuda_attn_fill(kv, a->seq, a->pos, a->window, &plan, host);
+    lli_cuda_attn_fill(kv, a->seq, a->pos, a->window, &ex->attn_work, &plan, host);
     if (!stage_send(ex, host, plan.bytes)) return;
     const lli_attn_entry *ent = reinterpret_cast<const lli_attn_entry *>(static_cast<char *>(dev) + plan.off_entries);
     const lli_attn_tile *tiles = reinterpret_cast<const lli_attn_tile *>(static_cast<char *>(dev) + plan.off_tiles);

@@ -200,6 +200,7 @@ void cuda_exec_free(lli_backend *, void *p) {
     if (ex->stage_host) cudaFreeHost(ex->stage_host);
     if (ex->stage_dev) cudaFree(ex->stage_dev);
     if (ex->stream) cudaStreamDestroy(ex->stream);
+    lli_cuda_attn_work_free(&ex->attn_work);
     delete ex;
 }
 

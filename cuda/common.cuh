@@ -41,6 +41,7 @@ struct exec {
     scratch xh;      // F16 activations for cuBLAS
     scratch wtile;   // dequantized F16 weight tile
     scratch partial; // attention: per split maxima, sums and outputs
+    lli_attn_work attn_work = {}; // attention planning's host scratch
     lli_status st = LLI_OK;
     char msg[512] = "";
 };

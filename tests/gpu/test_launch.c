@@ -92,24 +92,64 @@ static int rows_agree(const lli_kv_cache *kv, const int32_t *seq, const int64_t 
     return 1;
 }
 
+/* Between calls the work's sequence map holds no entry. */
+static int map_clean(const lli_attn_work *w) {
+    for (int32_t s = 0; s < w->seq_cap; s++)
+        if (w->seq_first[s] != -1) return 0;
+    return 1;
+}
+
+/* A long prefill chunk and a wide decode step: the same tables as entry-by-entry lli_kv_row(). The
+ * planning is one pass over the entries (it was quadratic: 0.5 s on the host at 8192 entries). */
+static void test_attention_plan_large(void) {
+    lli_kv_cache *kv = make_kv(300, 600, 16);
+    int64_t n = 8192;
+    int32_t *seq = malloc((size_t)n * sizeof *seq);
+    int64_t *pos = malloc((size_t)n * sizeof *pos);
+    lli_attn_work work = {0};
+    lli_attn_plan p;
+    for (int64_t i = 0; i < n; i++) seq[i] = 7, pos[i] = 1000 + i;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 4096, 32, 132, &work, &p) == 0 && p.prefill && p.n_table == (1000 + 8191) / 16 + 1,
+          "8192-entry chunk (%d table entries)", p.n_table);
+    void *buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 4096, &work, &p, buf);
+    CHECK(rows_agree(kv, seq, pos, 64, 4096, &p, buf), "8192-entry chunk rows (first entries)");
+    free(buf);
+    /* 290 sequences (3 is free) one entry each */
+    n = 0;
+    for (int s = 0; s < 300; s++)
+        if (s != 3) seq[n] = s, pos[n++] = (s * 37) % 9000;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 32, 132, &work, &p) == 0 && !p.prefill, "wide decode plan");
+    buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &work, &p, buf);
+    CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "wide decode rows");
+    CHECK(map_clean(&work), "map clean");
+    free(buf);
+    lli_cuda_attn_work_free(&work);
+    free(seq);
+    free(pos);
+    free_kv(kv);
+}
+
 static void test_attention_plan(void) {
     lli_kv_cache *kv = make_kv(6, 40, 16);
     int32_t seq[600];
     int64_t pos[600];
     lli_attn_plan p;
+    lli_attn_work work = {0};
 
     /* prefill: 40 of sequence 0, 21 of sequence 2 */
     int64_t n = 0;
     for (int i = 0; i < 40; i++) seq[n] = 0, pos[n++] = 100 + i;
     for (int i = 0; i < 21; i++) seq[n] = 2, pos[n++] = i;
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 8, 132, &p) == 0, "prefill plan");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 8, 132, &work, &p) == 0, "prefill plan");
     CHECK(p.prefill == 1 && p.splits == 1, "prefill takes the tiled kernel");
     CHECK(p.n_tiles == 3 + 2, "tiles of at most %d entries, never across sequences (%d)", LLI_CUDA_ATTN_BQ, p.n_tiles);
     CHECK(p.n_table == (139 / 16 + 1) + (20 / 16 + 1), "one table per sequence, as long as its furthest entry (%d)", p.n_table);
     CHECK(p.max_span == 140, "longest span");
     CHECK(p.off_tiles % 16 == 0 && p.off_table % 16 == 0 && p.bytes % 16 == 0, "aligned layout");
     void *buf = calloc(1, p.bytes);
-    lli_cuda_attn_fill(kv, seq, pos, 0, &p, buf);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &work, &p, buf);
     CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "prefill rows through the flattened tables");
     const lli_attn_tile *tl = (const lli_attn_tile *)((char *)buf + p.off_tiles);
     CHECK(tl[0].entry0 == 0 && tl[0].count == 16 && tl[2].count == 8 && tl[3].entry0 == 40 && tl[4].count == 5,
@@ -118,9 +158,9 @@ static void test_attention_plan(void) {
     free(buf);
 
     /* with a window: first keys move up, tiles' ranges start at their earliest query's first key */
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 50, 8, 132, &p) == 0 && p.max_span == 50, "window plan");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 50, 8, 132, &work, &p) == 0 && p.max_span == 50, "window plan");
     buf = calloc(1, p.bytes);
-    lli_cuda_attn_fill(kv, seq, pos, 50, &p, buf);
+    lli_cuda_attn_fill(kv, seq, pos, 50, &work, &p, buf);
     CHECK(rows_agree(kv, seq, pos, n, 50, &p, buf), "windowed rows");
     tl = (const lli_attn_tile *)((char *)buf + p.off_tiles);
     CHECK(tl[0].key_first == 51 && tl[0].key_last == 115, "windowed tile range (%d..%d)", tl[0].key_first, tl[0].key_last);
@@ -131,11 +171,11 @@ static void test_attention_plan(void) {
     const int64_t lens[6] = {639, 3, 0, 0, 200, 17};
     for (int s = 0; s < 6; s++)
         if (s != 3) seq[n] = s, pos[n++] = lens[s];
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 32, 132, &p) == 0, "decode plan");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 32, 132, &work, &p) == 0, "decode plan");
     CHECK(p.prefill == 0, "decode takes the decode kernel");
     CHECK(p.splits == lli_cuda_attn_splits(n * 32, 640, 132) && p.splits >= 1, "decode splits");
     buf = calloc(1, p.bytes);
-    lli_cuda_attn_fill(kv, seq, pos, 0, &p, buf);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &work, &p, buf);
     CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "decode rows");
     free(buf);
 
@@ -143,23 +183,46 @@ static void test_attention_plan(void) {
     n = 0;
     for (int i = 0; i < 3; i++) seq[n] = 1, pos[n++] = 30 + i;
     seq[n] = 4, pos[n++] = 5;
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 4, 132, &p) == 0 && p.prefill == 0 && p.n_table == 3 + 1, "shared table");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 4, 132, &work, &p) == 0 && p.prefill == 0 && p.n_table == 3 + 1, "shared table");
     buf = calloc(1, p.bytes);
-    lli_cuda_attn_fill(kv, seq, pos, 0, &p, buf);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &work, &p, buf);
     const lli_attn_entry *e = (const lli_attn_entry *)((char *)buf + p.off_entries);
     CHECK(e[0].table == e[1].table && e[1].table == e[2].table && e[3].table != e[0].table, "entries of a sequence share it");
     CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "shared-table rows");
     free(buf);
 
+    /* a sequence's entries need not be adjacent: 1, 4, 1, 5, 1 */
+    n = 0;
+    seq[n] = 1, pos[n++] = 40;
+    seq[n] = 4, pos[n++] = 7;
+    seq[n] = 1, pos[n++] = 41;
+    seq[n] = 5, pos[n++] = 100;
+    seq[n] = 1, pos[n++] = 42;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, n, 0, 4, 132, &work, &p) == 0 && p.n_table == 3 + 1 + 7 && p.n_tiles == 5,
+          "interleaved sequences (%d table entries, %d tiles)", p.n_table, p.n_tiles);
+    buf = calloc(1, p.bytes);
+    lli_cuda_attn_fill(kv, seq, pos, 0, &work, &p, buf);
+    e = (const lli_attn_entry *)((char *)buf + p.off_entries);
+    CHECK(e[0].table == e[2].table && e[2].table == e[4].table && e[1].table != e[0].table && e[3].table != e[1].table,
+          "interleaved entries of a sequence share its table");
+    CHECK(rows_agree(kv, seq, pos, n, 0, &p, buf), "interleaved rows");
+    free(buf);
+    CHECK(map_clean(&work), "the sequence map is clean after planning");
+
     /* refused: a free sequence, an id out of range, a position past the blocks, a negative one */
     seq[0] = 3, pos[0] = 0;
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "free sequence refused");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &work, &p) == -1, "free sequence refused");
     seq[0] = 6;
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "unknown sequence refused");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &work, &p) == -1, "unknown sequence refused");
     seq[0] = 0, pos[0] = 40 * 16;
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "position past the blocks refused");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &work, &p) == -1, "position past the blocks refused");
     pos[0] = -1;
-    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &p) == -1, "negative position refused");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 1, 0, 4, 132, &work, &p) == -1, "negative position refused");
+    /* a bad entry after good ones: refused, and the map is clean for the next call */
+    seq[0] = 0, pos[0] = 5, seq[1] = 2, pos[1] = 9, seq[2] = 3, pos[2] = 0;
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 3, 0, 4, 132, &work, &p) == -1 && map_clean(&work), "late bad entry refused cleanly");
+    CHECK(lli_cuda_attn_plan(kv, seq, pos, 2, 0, 4, 132, &work, &p) == 0 && p.n_table == 1 + 1, "the next plan is right");
+    lli_cuda_attn_work_free(&work);
     free_kv(kv);
 }
 
@@ -181,6 +244,7 @@ static void test_attention_shapes(void) {
 int main(void) {
     test_shapes();
     test_attention_plan();
+    test_attention_plan_large();
     test_attention_shapes();
     return check_summary();
 }
