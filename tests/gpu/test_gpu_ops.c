@@ -16,6 +16,7 @@
 #include "runtime/kv_cache.h"
 #include "runtime/model.h"
 #include "sample.h"
+#include "sample_ref.h"
 #include "format/tensor_types.h"
 
 /* Bounds, and why each is what it is:
@@ -476,62 +477,32 @@ static void test_sampling(void) {
             if (h[r * vocab + i] > h[r * vocab + best]) best = i;
         CHECK(tok[r] == best, "greedy row %d: %d, want %lld", r, tok[r], (long long)best);
     }
-    /* temperature, top-k and top-p: the token must be kept, and u must fall in its slice of the
-     * kept mass (computed here in double, with a little slack for float sums) */
-    const struct { float temp; int k; float p; } cfg[] = {{0.8f, 40, 1.0f}, {1.0f, 0, 0.9f}, {0.7f, 50, 0.8f}, {1.5f, 0, 1.0f}};
+    /* temperature, top-k and top-p (top_p 0 too), on rows with NaN and infinities sprinkled in: the
+     * token must be one the double-precision reference accepts for the draw (sample_ref.h) */
+    h[3 * vocab + 5] = NAN, h[3 * vocab + 900] = -INFINITY, h[4 * vocab + 44] = NAN, h[5 * vocab + 30000] = INFINITY;
+    gpu->ops->upload(gpu, d, 0, h, (size_t)(rows * vocab) * 4);
+    const struct { float temp; int k; float p; } cfg[] = {{0.8f, 40, 1.0f}, {1.0f, 0, 0.9f}, {0.7f, 50, 0.8f},
+                                                          {1.5f, 0, 1.0f}, {1.0f, 0, 0.0f}, {0.0f, 0, 1.0f}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         for (int r = 0; r < rows; r++) u[r] = (float)urand();
         st = sample(egpu, d, rows, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u, tok, err, sizeof err);
         CHECK(st == LLI_OK, "sampling config %zu: %s", c, err);
         for (int r = 0; st == LLI_OK && r < rows; r++) {
-            const float *x = h + r * vocab;
-            float *sorted = xmalloc((size_t)vocab * 4);
-            memcpy(sorted, x, (size_t)vocab * 4);
-            /* k-th largest by partial selection */
-            float kth = -INFINITY, mx = -INFINITY;
-            for (int64_t i = 0; i < vocab; i++) mx = x[i] > mx ? x[i] : mx;
-            if (cfg[c].k > 0) {
-                for (int j = 0; j < cfg[c].k; j++) {
-                    int64_t bi = -1;
-                    for (int64_t i = 0; i < vocab; i++)
-                        if (sorted[i] != -INFINITY && (bi < 0 || sorted[i] > sorted[bi])) bi = i;
-                    kth = sorted[bi];
-                    sorted[bi] = -INFINITY;
-                }
-            }
-            double total = 0;
-            for (int64_t i = 0; i < vocab; i++)
-                if (x[i] >= kth) total += exp((x[i] - mx) / cfg[c].temp);
-            float lo = kth;
-            if (cfg[c].p < 1.0f) { /* smallest threshold set reaching p of the mass */
-                memcpy(sorted, x, (size_t)vocab * 4);
-                double mass = 0;
-                while (mass < cfg[c].p * total) {
-                    int64_t bi = -1;
-                    for (int64_t i = 0; i < vocab; i++)
-                        if (sorted[i] >= kth && sorted[i] != -INFINITY && (bi < 0 || sorted[i] > sorted[bi])) bi = i;
-                    if (bi < 0) break;
-                    lo = sorted[bi];
-                    mass += exp((sorted[bi] - mx) / cfg[c].temp);
-                    sorted[bi] = -INFINITY;
-                }
-            }
-            double kept = 0, before = 0;
-            for (int64_t i = 0; i < vocab; i++) {
-                if (x[i] < lo) continue;
-                double p = exp((x[i] - mx) / cfg[c].temp);
-                if (i < tok[r]) before += p;
-                kept += p;
-            }
-            int ok = tok[r] >= 0 && tok[r] < vocab && x[tok[r]] >= lo;
-            double p_tok = ok ? exp((x[tok[r]] - mx) / cfg[c].temp) : 0;
-            double slack = 1e-4;
-            ok = ok && u[r] >= before / kept - slack && u[r] <= (before + p_tok) / kept + slack;
-            CHECK(ok, "sampling config %zu row %d: token %d (u %.6f, slice [%.6f, %.6f])", c, r, tok[r], u[r], before / kept,
-                  (before + p_tok) / kept);
-            free(sorted);
+            char why[256];
+            CHECK(sample_ref_check(h + r * vocab, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u[r], tok[r], why, sizeof why),
+                  "sampling config %zu row %d: %s", c, r, why);
         }
     }
+    /* refused: a NaN temperature, a draw outside [0, 1], a row with no number */
+    u[0] = 0.5f;
+    CHECK(sample(egpu, d, 1, vocab, NAN, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "NaN temperature refused");
+    u[0] = 1.5f;
+    CHECK(sample(egpu, d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "draw 1.5 refused");
+    for (int64_t i = 0; i < vocab; i++) h[i] = NAN;
+    gpu->ops->upload(gpu, d, 0, h, (size_t)vocab * 4);
+    u[0] = 0.5f;
+    CHECK(sample(egpu, d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG && strstr(err, "number"),
+          "a row of NaN refused: %s", err);
     printf("%-44s done\n", "sampling (greedy, top-k, top-p)");
     gpu->ops->free(gpu, d);
     free(h);

@@ -1,12 +1,15 @@
 /* The CUDA backend's host-side decisions (cuda/launch.c), on the CPU: launch shapes, the cuBLAS
  * threshold, tiles, and above all the flattened block tables, which must address exactly the rows
  * lli_kv_row() gives for every entry and key. Runs everywhere; needs no GPU and no CUDA. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "launch.h"
 #include "format/tensor_types.h"
+#include "launch.h"
+#include "sample_ref.h"
+#include "sample_row.h"
 
 static void test_shapes(void) {
     CHECK(!lli_cuda_use_gemm(1) && !lli_cuda_use_gemm(8) && lli_cuda_use_gemm(9) && lli_cuda_use_gemm(512), "gemm threshold");
@@ -241,10 +244,99 @@ static void test_attention_shapes(void) {
           lli_cuda_attn_prefill_smem(512));
 }
 
+/* ---- the sampler's selection logic (sample_row.h), run on the host ---------------------------- */
+
+static int64_t sample_host(const float *x, int64_t vocab, float temp, int top_k, float top_p, float u) {
+    lli_sr_ctx r;
+    return lli_sr_sample(&r, x, vocab, temp, top_k, top_p, u);
+}
+
+/* Every draw of a fine grid gives a token the double-precision reference accepts. */
+static void sample_sweep(const char *what, const float *x, int64_t vocab, float temp, int top_k, float top_p) {
+    int bad = 0;
+    char why[256] = "";
+    for (int k = 0; k <= 200 && !bad; k++) {
+        float u = k == 200 ? 0.999999f : (float)k / 200.0f;
+        int64_t tok = sample_host(x, vocab, temp, top_k, top_p, u);
+        bad = !sample_ref_check(x, vocab, temp, top_k, top_p, u, tok, why, sizeof why);
+    }
+    CHECK(!bad, "%s: %s", what, why);
+}
+
+static void test_sampling_logic(void) {
+    const float inf = INFINITY, nan = NAN;
+    /* top_p <= 0 keeps only the largest logit (it returned token 0 whatever the logits) */
+    float a[6] = {0.5f, 2.0f, 1.0f, 3.0f, -1.0f, 2.5f};
+    for (int k = 0; k < 10; k++) {
+        float u = (float)k / 10.0f;
+        CHECK(sample_host(a, 6, 1.0f, 0, 0.0f, u) == 3, "top_p 0, u %.1f: the largest logit", u);
+        CHECK(sample_host(a, 6, 0.7f, 0, -0.5f, u) == 3, "top_p < 0: the largest logit");
+        CHECK(sample_host(a, 6, 1.0f, 4, 0.0f, u) == 3, "top_k 4 and top_p 0: the largest logit");
+    }
+    float tie[4] = {1.0f, 4.0f, 0.0f, 4.0f};
+    CHECK(sample_host(tie, 4, 1.0f, 0, 0.0f, 0.2f) == 1 && sample_host(tie, 4, 1.0f, 0, 0.0f, 0.7f) == 3,
+          "top_p 0 with two equal maxima: the draw picks between them");
+    sample_sweep("top_p 0", a, 6, 1.0f, 0, 0.0f);
+    /* a NaN logit: never chosen, weighs nothing, and the draw still decides (it picked the last
+     * kept token whatever the draw) */
+    float n1[5] = {nan, 0.0f, 0.0f, nan, 0.0f};
+    CHECK(sample_host(n1, 5, 1.0f, 0, 1.0f, 0.1f) == 1 && sample_host(n1, 5, 1.0f, 0, 1.0f, 0.5f) == 2 &&
+              sample_host(n1, 5, 1.0f, 0, 1.0f, 0.9f) == 4,
+          "NaN logits skipped, the draw decides among the rest");
+    CHECK(sample_host(n1, 5, 0.0f, 0, 1.0f, 0.5f) == 1, "greedy skips NaN (lowest index among equal maxima)");
+    float n3[5] = {nan, 3.0f, 1.0f, nan, 2.0f};
+    int in_top2 = 1;
+    for (int k = 0; k < 20; k++) {
+        int64_t t = sample_host(n3, 5, 1.0f, 2, 1.0f, (float)k / 20.0f);
+        in_top2 &= t == 1 || t == 4;
+    }
+    CHECK(in_top2, "top_k 2 beside NaN: the two largest numbers only");
+    float n2[3] = {nan, nan, nan};
+    CHECK(sample_host(n2, 3, 1.0f, 0, 0.9f, 0.5f) == -1 && sample_host(n2, 3, 0.0f, 0, 1.0f, 0.5f) == -1,
+          "a row of NaN gives -1 (the caller's error), not a token");
+    /* infinities: +inf takes all the mass (ties share it); -inf weighs nothing; a row of -inf is uniform */
+    float p1[5] = {1.0f, inf, 3.0f, inf, 2.0f};
+    CHECK(sample_host(p1, 5, 1.0f, 0, 1.0f, 0.2f) == 1 && sample_host(p1, 5, 1.0f, 0, 1.0f, 0.8f) == 3,
+          "+inf logits share all the mass");
+    CHECK(sample_host(p1, 5, 0.0f, 0, 1.0f, 0.8f) == 1, "greedy with +inf");
+    float m1[4] = {-inf, 1.0f, -inf, 1.0f};
+    int only_finite = 1;
+    for (int k = 0; k < 20; k++) {
+        int64_t t = sample_host(m1, 4, 1.0f, 0, 0.9f, (float)k / 20.0f);
+        only_finite &= t == 1 || t == 3;
+    }
+    CHECK(only_finite, "-inf logits are never drawn");
+    float m2[4] = {-inf, -inf, -inf, -inf};
+    CHECK(sample_host(m2, 4, 1.0f, 0, 1.0f, 0.1f) == 0 && sample_host(m2, 4, 1.0f, 0, 1.0f, 0.6f) == 2 &&
+              sample_host(m2, 4, 0.0f, 0, 1.0f, 0.6f) == 0,
+          "a row of -inf: uniform when sampling, the first when greedy");
+    /* a draw of 1 (rounding past the end) gives the last kept token with weight */
+    CHECK(sample_host(m1, 4, 1.0f, 0, 1.0f, 1.0f) == 3, "u = 1: the last kept token");
+    /* random rows: greedy, temperature, top-k, top-p, with NaN and infinities sprinkled in */
+    static float x[4096];
+    uint64_t g = 12345;
+    for (int row = 0; row < 6; row++) {
+        for (int i = 0; i < 4096; i++) {
+            g ^= g << 13, g ^= g >> 7, g ^= g << 17;
+            x[i] = (float)((double)(g >> 11) / 9007199254740992.0 * 12.0 - 6.0);
+        }
+        if (row >= 3) x[17] = nan, x[4000] = -inf, x[100] = nan;
+        if (row == 5) x[2222] = inf;
+        const struct { float temp; int k; float p; } cfg[] = {{0.0f, 0, 1.0f}, {0.8f, 40, 1.0f}, {1.0f, 0, 0.9f},
+                                                              {0.7f, 50, 0.8f}, {1.5f, 0, 1.0f}, {1.0f, 5000, 0.5f}};
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            char what[96];
+            snprintf(what, sizeof what, "row %d, temperature %.1f, top_k %d, top_p %.1f", row, cfg[c].temp, cfg[c].k, cfg[c].p);
+            sample_sweep(what, x, 4096, cfg[c].temp, cfg[c].k, cfg[c].p);
+        }
+    }
+}
+
 int main(void) {
     test_shapes();
     test_attention_plan();
     test_attention_plan_large();
     test_attention_shapes();
+    test_sampling_logic();
     return check_summary();
 }
