@@ -2,6 +2,7 @@
 // context, and the forward pass's operations (kernels in matmul.cu, elementwise.cu, attention.cu;
 // sampling in sample.cu). Built as its own module (libllminfer-cuda.so) so that libllminfer.so never
 // needs the CUDA runtime to load; the core library dlopens this module only when CUDA is asked for.
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +33,12 @@ lli_status set_err(cudaError_t e, const char *what) {
 
 size_t align16(size_t x) { return (x + 15) & ~static_cast<size_t>(15); }
 
+std::atomic<uint64_t> g_mem_gen{1};
+void mem_written() { g_mem_gen.fetch_add(1, std::memory_order_relaxed); }
+
 }  // namespace
+
+uint64_t mem_generation() { return g_mem_gen.load(std::memory_order_relaxed); }
 
 bool fail_msg(exec *ex, lli_status st, const char *fmt, ...) {
     if (ex->st == LLI_OK) {
@@ -84,6 +90,7 @@ bool stage_reserve(exec *ex, size_t bytes, void **host, void **dev) {
         // Everything copied so far must have left the host buffer before it is reused.
         if (fail_cuda(ex, cudaStreamSynchronize(ex->stream), "cudaStreamSynchronize")) return false;
         ex->stage_used = 0;
+        ex->stage_epoch++;
         if (bytes > ex->stage_cap) {
             if (ex->stage_host && fail_cuda(ex, cudaFreeHost(ex->stage_host), "cudaFreeHost")) return false;
             if (ex->stage_dev && fail_cuda(ex, cudaFree(ex->stage_dev), "cudaFree")) return false;
@@ -116,10 +123,71 @@ void *stage(exec *ex, const void *src, size_t bytes) {
     return stage_send(ex, h, bytes) ? d : nullptr;
 }
 
+// Grow a host array of T to n elements (contents not kept).
+template <typename T> bool grow(exec *ex, T *&p, int64_t &cap, int64_t n) {
+    if (n <= cap) return true;
+    T *q = static_cast<T *>(std::realloc(p, static_cast<size_t>(n) * sizeof(T)));
+    if (!q) return !fail_msg(ex, LLI_E_NOMEM, "out of host memory for %lld indices", static_cast<long long>(n));
+    p = q;
+    cap = n;
+    return true;
+}
+
+const int64_t *stage_positions(exec *ex, const int64_t *pos, int64_t n) {
+    const size_t bytes = static_cast<size_t>(n) * sizeof *pos;
+    if (ex->pos.epoch == ex->stage_epoch && ex->pos.n == n && !std::memcmp(ex->pos.host, pos, bytes)) return ex->pos.dev;
+    ex->pos.epoch = 0;
+    int64_t cap = ex->pos.cap;
+    if (!grow(ex, ex->pos.host, cap, n)) return nullptr;
+    ex->pos.cap = cap;
+    const int64_t *d = static_cast<const int64_t *>(stage(ex, pos, bytes));
+    if (!d) return nullptr;
+    std::memcpy(ex->pos.host, pos, bytes);
+    ex->pos.n = n;
+    ex->pos.dev = d;
+    ex->pos.epoch = ex->stage_epoch; // after stage(): a wrap-around there starts a new epoch
+    return d;
+}
+
+const void *stage_attn_plan(exec *ex, const lli_attn_args *a, lli_attn_plan *plan) {
+    auto &c = ex->attn;
+    const size_t sb = static_cast<size_t>(a->n) * sizeof *a->seq, pb = static_cast<size_t>(a->n) * sizeof *a->pos;
+    if (c.epoch == ex->stage_epoch && c.kv == a->kv && c.n == a->n && c.window == a->window && c.n_head == a->n_head &&
+        !std::memcmp(c.seq, a->seq, sb) && !std::memcmp(c.pos, a->pos, pb)) {
+        *plan = c.plan;
+        return c.dev;
+    }
+    c.epoch = 0;
+    const int planned = lli_cuda_attn_plan(a->kv, a->seq, a->pos, a->n, a->window, a->n_head, ex->n_sm, &ex->attn_work, plan);
+    if (planned == -2) {
+        fail_msg(ex, LLI_E_NOMEM, "attention: out of memory for the plan of %lld entries", static_cast<long long>(a->n));
+        return nullptr;
+    }
+    if (planned) {
+        fail_msg(ex, LLI_E_INVALID_ARG, "attention: an entry's sequence or position is outside the KV cache");
+        return nullptr;
+    }
+    void *host, *dev;
+    if (!stage_reserve(ex, plan->bytes, &host, &dev)) return nullptr;
+    lli_cuda_attn_fill(a->kv, a->seq, a->pos, a->window, &ex->attn_work, plan, host);
+    if (!stage_send(ex, host, plan->bytes)) return nullptr;
+    int64_t cap = c.cap;
+    if (!grow(ex, c.seq, cap, a->n)) return nullptr;
+    cap = c.cap;
+    if (!grow(ex, c.pos, cap, a->n)) return nullptr;
+    c.cap = cap;
+    std::memcpy(c.seq, a->seq, sb);
+    std::memcpy(c.pos, a->pos, pb);
+    c.kv = a->kv, c.n = a->n, c.window = a->window, c.n_head = a->n_head, c.plan = *plan, c.dev = dev;
+    c.epoch = ex->stage_epoch;
+    return dev;
+}
+
 lli_status lli_cuda_exec_finish(exec *ex) {
     cudaError_t e = cudaStreamSynchronize(ex->stream);
     fail_cuda(ex, e, "cudaStreamSynchronize");
     ex->stage_used = 0;
+    ex->stage_epoch++; // the step's staged data and caches end here
     lli_status st = ex->st;
     if (st != LLI_OK) {
         std::snprintf(g_err, sizeof g_err, "%s", ex->msg);
@@ -150,11 +218,13 @@ lli_status cuda_alloc(lli_backend *be, uint64_t bytes, void **out) {
 }
 
 void cuda_free(lli_backend *, void *buf) {
+    mem_written();
     if (buf) cudaFree(buf);
 }
 
 lli_status cuda_upload(lli_backend *be, void *dst, uint64_t offset, const void *src, uint64_t bytes) {
     cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
+    mem_written();
     cudaError_t e = cudaSetDevice(impl->device);
     // Loader threads upload concurrently; a synchronous copy per call keeps each one simple and
     // lets the source buffer be freed as soon as the call returns.
@@ -173,6 +243,7 @@ lli_status cuda_download(lli_backend *be, void *dst, const void *src, uint64_t o
 
 lli_status cuda_copy(lli_backend *be, void *dst, uint64_t dst_offset, const void *src, uint64_t src_offset, uint64_t bytes) {
     cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
+    mem_written();
     cudaError_t e = cudaSetDevice(impl->device);
     if (e == cudaSuccess)
         e = cudaMemcpy(static_cast<char *>(dst) + dst_offset, static_cast<const char *>(src) + src_offset, bytes,
@@ -201,6 +272,9 @@ void cuda_exec_free(lli_backend *, void *p) {
     if (ex->stage_dev) cudaFree(ex->stage_dev);
     if (ex->stream) cudaStreamDestroy(ex->stream);
     lli_cuda_attn_work_free(&ex->attn_work);
+    std::free(ex->pos.host);
+    std::free(ex->attn.seq);
+    std::free(ex->attn.pos);
     delete ex;
 }
 
@@ -235,11 +309,13 @@ void *cuda_exec_create(lli_backend *be, int) {
 exec *X(void *p) { return static_cast<exec *>(p); }
 
 void cu_embed(void *e, const lli_tensor *t, const int32_t *tokens, int64_t n, float *out) {
+    forget_activations(X(e));
     lli_cuda_tensor v;
     lli_cuda_tensor_of(t, &v);
     op_embed(X(e), v, tokens, n, out);
 }
 void cu_rms_norm(void *e, const float *x, const float *w, float *out, int64_t rows, int64_t dim, float eps) {
+    forget_activations(X(e));
     op_rms_norm(X(e), x, w, out, rows, dim, eps);
 }
 void cu_matmul(void *e, const lli_tensor *w, const float *x, float *out, int64_t n, void *) {
@@ -247,15 +323,21 @@ void cu_matmul(void *e, const lli_tensor *w, const float *x, float *out, int64_t
     lli_cuda_tensor_of(w, &v);
     op_matmul(X(e), v, x, out, n);
 }
-void cu_add(void *e, float *x, const float *y, int64_t count) { op_add(X(e), x, y, count); }
-void cu_add_rows(void *e, float *x, const float *bias, int64_t rows, int64_t dim) { op_add_rows(X(e), x, bias, rows, dim); }
+void cu_add(void *e, float *x, const float *y, int64_t count) {
+    forget_activations(X(e)); op_add(X(e), x, y, count); }
+void cu_add_rows(void *e, float *x, const float *bias, int64_t rows, int64_t dim) {
+    forget_activations(X(e)); op_add_rows(X(e), x, bias, rows, dim); }
 void cu_rope(void *e, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox, float theta_scale,
              float freq_scale, const float *freq_factors) {
+    forget_activations(X(e));
     op_rope(X(e), x, pos, n, heads, head_dim, rope_dim, neox, theta_scale, freq_scale, freq_factors);
 }
-void cu_swiglu(void *e, float *gate, const float *up, int64_t count) { op_swiglu(X(e), gate, up, count); }
-void cu_attention(void *e, const lli_attn_args *a) { op_attention(X(e), a); }
+void cu_swiglu(void *e, float *gate, const float *up, int64_t count) {
+    forget_activations(X(e)); op_swiglu(X(e), gate, up, count); }
+void cu_attention(void *e, const lli_attn_args *a) {
+    forget_activations(X(e)); op_attention(X(e), a); }
 void cu_gather_rows(void *e, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {
+    forget_activations(X(e));
     op_gather_rows(X(e), src, rows, n, dim, dst);
 }
 lli_status cu_finish(void *e) { return lli_cuda_exec_finish(X(e)); }

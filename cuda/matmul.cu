@@ -142,11 +142,15 @@ bool check_tensor(exec *ex, const lli_cuda_tensor &w, uint64_t *row_bytes) {
 
 void gemm(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x, float *out, int64_t n) {
     const int64_t in = w.ne0, rows = w.ne1;
-    if (!ensure(ex, ex->xh, static_cast<size_t>(n * in) * sizeof(__half), "F16 activations")) return;
-    __half *xh = static_cast<__half *>(ex->xh.p);
-    lli_launch l = lli_cuda_launch_elementwise(n * in);
-    to_f16_kernel<<<grid_of(l), block_of(l), 0, ex->stream>>>(x, xh, n * in);
-    if (!check_launch(ex, "to_f16")) return;
+    if (!act_current(ex, ex->xh_of, x, n * in)) {
+        ex->xh_of.src = nullptr;
+        if (!ensure(ex, ex->xh, static_cast<size_t>(n * in) * sizeof(__half), "F16 activations")) return;
+        lli_launch l = lli_cuda_launch_elementwise(n * in);
+        to_f16_kernel<<<grid_of(l), block_of(l), 0, ex->stream>>>(x, static_cast<__half *>(ex->xh.p), n * in);
+        if (!check_launch(ex, "to_f16")) return;
+        act_record(ex, ex->xh_of, x, n * in);
+    }
+    const __half *xh = static_cast<const __half *>(ex->xh.p);
     const bool direct = w.type == LLI_TT_F16;
     const int64_t tile = direct ? rows : lli_cuda_gemm_tile_rows(rows, in, k_tile_budget);
     if (!direct && !ensure(ex, ex->wtile, static_cast<size_t>(tile * in) * sizeof(__half), "F16 weight tile")) return;
@@ -175,9 +179,9 @@ void gemm(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x
 
 }  // namespace
 
-void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, int64_t n) {
-    uint64_t row_bytes;
-    if (ex->st || n <= 0 || !check_tensor(ex, w, &row_bytes)) return;
+namespace {
+
+void matmul(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x, float *out, int64_t n) {
     const int64_t in = w.ne0, rows = w.ne1;
     const int type = w.type;
     if (lli_cuda_use_gemm(n)) {
@@ -188,11 +192,15 @@ void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, i
     lli_launch l = lli_cuda_launch_matvec(rows);
     if (lli_cuda_type_uses_q8(type)) {
         const int64_t chunks = in / 32;
-        if (!ensure(ex, ex->xq, static_cast<size_t>(n * chunks) * sizeof(q8b), "8-bit activations")) return;
-        q8b *xq = static_cast<q8b *>(ex->xq.p);
-        lli_launch ql = lli_cuda_launch_quantize(n, in);
-        quantize_q8_kernel<<<grid_of(ql), block_of(ql), 0, ex->stream>>>(x, xq, n * chunks);
-        if (!check_launch(ex, "quantize_q8")) return;
+        if (!act_current(ex, ex->xq_of, x, n * in)) {
+            ex->xq_of.src = nullptr;
+            if (!ensure(ex, ex->xq, static_cast<size_t>(n * chunks) * sizeof(q8b), "8-bit activations")) return;
+            lli_launch ql = lli_cuda_launch_quantize(n, in);
+            quantize_q8_kernel<<<grid_of(ql), block_of(ql), 0, ex->stream>>>(x, static_cast<q8b *>(ex->xq.p), n * chunks);
+            if (!check_launch(ex, "quantize_q8")) return;
+            act_record(ex, ex->xq_of, x, n * in);
+        }
+        const q8b *xq = static_cast<const q8b *>(ex->xq.p);
 #define LLI_MVQ(T)                                                                                                  \
     matvec_q8_kernel<T><<<grid_of(l), block_of(l), 0, ex->stream>>>(wd, row_bytes, rows, chunks, xq, out, static_cast<int>(n))
         switch (type) {
@@ -211,6 +219,16 @@ void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, i
     LLI_CUDA_TYPE_SWITCH(type, LLI_MVF, return)
 #undef LLI_MVF
     check_launch(ex, "matvec_f");
+}
+
+}  // namespace
+
+void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, int64_t n) {
+    uint64_t row_bytes;
+    if (ex->st || n <= 0 || !check_tensor(ex, w, &row_bytes)) return;
+    matmul(ex, w, row_bytes, x, out, n);
+    // A product that wrote over its own input leaves no input to reuse.
+    if (out < x + n * w.ne0 && x < out + n * w.ne1) forget_activations(ex);
 }
 
 void op_embed(exec *ex, const lli_cuda_tensor &table, const int32_t *tokens, int64_t n, float *out) {

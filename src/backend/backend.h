@@ -29,7 +29,9 @@ typedef struct lli_attn_args {
 /* The operations of the forward pass. `exec` is the backend's execution resource of the calling
  * context (the CPU thread pool, a CUDA stream). Float buffers, weights and the KV cache's storage
  * are backend memory (from alloc); index arrays (tokens, positions, sequence ids, the KV cache's
- * block tables) are host memory, which a device backend copies over itself. Operations may run
+ * block tables) are host memory, which a device backend copies over itself; it may keep what it
+ * made of them (positions, attention plans) until finish(), so index arrays and block tables must
+ * not change between the operations of one step unless they are passed anew. Operations may run
  * asynchronously; finish() waits for them and reports the first failure. */
 typedef struct lli_compute_ops {
     /* out[i] = rows tokens[i] of an embedding table, as floats */
