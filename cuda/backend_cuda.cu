@@ -1,7 +1,8 @@
 // The CUDA backend: device memory for tensors and the KV cache, one stream and cuBLAS handle per
 // context, and the forward pass's operations (kernels in matmul.cu, elementwise.cu, attention.cu;
-// sampling in sample.cu). Built as its own module (libllminfer-cuda.so) so that libllminfer.so never
-// needs the CUDA runtime to load; the core library dlopens this module only when CUDA is asked for.
+// sampling in sample.cu). Built as its own module (llminfer-cuda-N.so, N the backend interface
+// version) so that libllminfer.so never needs the CUDA runtime to load; the core library dlopens
+// this module only when CUDA is asked for, and checks its layout first (backend.h).
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -20,15 +21,14 @@ struct cuda_impl {
     int n_sm;
 };
 
-// The core cannot see our failures through lli_fail (separate module): it asks error_text() for
-// the calling thread's last message right after a call returns a failure.
-thread_local char g_err[512];
+// The core's error function (lli_fail), handed over at creation: failures are recorded as the
+// calling thread's last error of the library, as the core's own are.
+lli_backend_host g_host;
 
 lli_status status_of(cudaError_t e) { return e == cudaErrorMemoryAllocation ? LLI_E_NOMEM : LLI_E_BACKEND; }
 
 lli_status set_err(cudaError_t e, const char *what) {
-    std::snprintf(g_err, sizeof g_err, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-    return status_of(e);
+    return g_host.fail(status_of(e), "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
 size_t align16(size_t x) { return (x + 15) & ~static_cast<size_t>(15); }
@@ -190,7 +190,7 @@ lli_status lli_cuda_exec_finish(exec *ex) {
     ex->stage_epoch++; // the step's staged data and caches end here
     lli_status st = ex->st;
     if (st != LLI_OK) {
-        std::snprintf(g_err, sizeof g_err, "%s", ex->msg);
+        g_host.fail(st, "%s", ex->msg);
         // Reported once; a sticky device error fails the next step again by itself.
         ex->st = LLI_OK;
         ex->msg[0] = 0;
@@ -199,7 +199,7 @@ lli_status lli_cuda_exec_finish(exec *ex) {
     return st;
 }
 
-const char *lli_cuda_error_text() { return g_err; }
+lli_status report(lli_status st, const char *msg) { return g_host.fail(st, "%s", msg); }
 
 namespace {
 
@@ -282,7 +282,7 @@ void *cuda_exec_create(lli_backend *be, int) {
     cuda_impl *impl = static_cast<cuda_impl *>(be->impl);
     exec *ex = new (std::nothrow) exec;
     if (!ex) {
-        std::snprintf(g_err, sizeof g_err, "out of memory");
+        g_host.fail(LLI_E_NOMEM, "out of memory");
         return nullptr;
     }
     ex->device = impl->device;
@@ -297,7 +297,7 @@ void *cuda_exec_create(lli_backend *be, int) {
     if (!bad) bad = !stage_reserve(ex, 1 << 20, &h, &d);
     ex->stage_used = 0;
     if (bad) {
-        std::snprintf(g_err, sizeof g_err, "%s", ex->msg);
+        g_host.fail(ex->st != LLI_OK ? ex->st : LLI_E_BACKEND, "%s", ex->msg);
         cuda_exec_free(be, ex);
         return nullptr;
     }
@@ -341,43 +341,72 @@ void cu_gather_rows(void *e, const float *src, const int32_t *rows, int64_t n, i
     op_gather_rows(X(e), src, rows, n, dim, dst);
 }
 lli_status cu_finish(void *e) { return lli_cuda_exec_finish(X(e)); }
-const char *cu_error_text(void) { return g_err; }
+lli_status cu_sample(void *e, const float *logits, int64_t rows, int64_t vocab, float temperature, int top_k, float top_p,
+                     const float *uniform, int32_t *tokens) {
+    forget_activations(X(e));
+    return op_sample(X(e), logits, rows, vocab, temperature, top_k, top_p, uniform, tokens);
+}
 
-const lli_compute_ops k_compute = {cu_embed, cu_rms_norm, cu_matmul,    cu_add,         cu_add_rows,
-                                   cu_rope,  cu_swiglu,   cu_attention, cu_gather_rows, cu_finish};
+const lli_compute_ops k_compute = {
+    .embed = cu_embed,
+    .rms_norm = cu_rms_norm,
+    .matmul = cu_matmul,
+    .add = cu_add,
+    .add_rows = cu_add_rows,
+    .rope = cu_rope,
+    .swiglu = cu_swiglu,
+    .attention = cu_attention,
+    .gather_rows = cu_gather_rows,
+    .finish = cu_finish,
+    .sample = cu_sample,
+};
 
 const lli_backend_ops k_cuda_ops = {
-    "cuda",       LLI_BACKEND_CUDA, 0,         cuda_alloc,     cuda_free,      cuda_upload, cuda_download,
-    cuda_copy,    cuda_destroy,     cuda_exec_create, cuda_exec_free, &k_compute, cu_error_text,
+    .name = "cuda",
+    .kind = LLI_BACKEND_CUDA,
+    .uses_host_memory = 0,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .copy = cuda_copy,
+    .destroy = cuda_destroy,
+    .exec_create = cuda_exec_create,
+    .exec_free = cuda_exec_free,
+    .compute = &k_compute,
 };
 
 }  // namespace
 }  // namespace lli_cuda
 
-extern "C" __attribute__((visibility("default"))) lli_status lli_cuda_backend_create(lli_backend **out, char *err,
-                                                                                     size_t err_cap) {
+extern "C" __attribute__((visibility("default"))) void lli_backend_module_abi(lli_backend_abi *out) { lli_cuda_abi(out); }
+
+extern "C" __attribute__((visibility("default"))) lli_status lli_backend_module_create(const lli_backend_host *host,
+                                                                                       lli_backend **out) {
     using namespace lli_cuda;
+    lli_backend_abi mine;
+    lli_cuda_abi(&mine);
+    if (std::memcmp(&mine, &host->abi, sizeof mine))
+        return host->fail(LLI_E_BACKEND, "the CUDA module was built for backend interface %u, the library has %u (or their "
+                                         "structs differ): rebuild the module with the library",
+                          mine.version, host->abi.version);
+    g_host = *host;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
-        std::snprintf(err, err_cap, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
         cudaGetLastError();
-        return LLI_E_BACKEND;
+        return g_host.fail(LLI_E_BACKEND, "no GPU: %s", e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found");
     }
     int n_sm = 0;
     e = cudaSetDevice(0);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0);
-    if (e != cudaSuccess) {
-        std::snprintf(err, err_cap, "cannot start device 0: %s", cudaGetErrorString(e));
-        return LLI_E_BACKEND;
-    }
+    if (e != cudaSuccess) return g_host.fail(LLI_E_BACKEND, "cannot start device 0: %s", cudaGetErrorString(e));
     cuda_impl *impl = new (std::nothrow) cuda_impl{0, n_sm};
     lli_backend *be = static_cast<lli_backend *>(std::calloc(1, sizeof *be));
     if (!impl || !be) {
         delete impl;
         std::free(be);
-        std::snprintf(err, err_cap, "out of memory");
-        return LLI_E_NOMEM;
+        return g_host.fail(LLI_E_NOMEM, "out of memory");
     }
     be->ops = &k_cuda_ops;
     be->impl = impl;

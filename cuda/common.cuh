@@ -124,9 +124,12 @@ void op_attention(exec *ex, const lli_attn_args *a);
 void op_gather_rows(exec *ex, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst);
 bool attention_init(exec *ex); // kernel attributes (shared memory opt-in), once per exec
 
-// finish() of the vtable, and the calling thread's message of the last failure.
+// finish() of the vtable; a failure is recorded through the core's error function.
 lli_status lli_cuda_exec_finish(exec *ex);
-const char *lli_cuda_error_text();
+// Record a message through the core's error function; returns st.
+lli_status report(lli_status st, const char *msg);
+lli_status op_sample(exec *ex, const float *logits, int64_t rows, int64_t vocab, float temperature, int top_k, float top_p,
+                     const float *uniform, int32_t *tokens);
 
 }  // namespace lli_cuda
 

@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "common.cuh"
-#include "sample.h"
 #include "sample_row.h"
 
 namespace lli_cuda {
@@ -29,26 +28,25 @@ __global__ void __launch_bounds__(T) sample_kernel(const float *__restrict__ log
 }  // namespace
 }  // namespace lli_cuda
 
-extern "C" __attribute__((visibility("default"))) lli_status lli_cuda_sample(void *exec_ptr, const float *logits, int64_t rows,
-                                                                            int64_t vocab, float temperature, int top_k,
-                                                                            float top_p, const float *uniform,
-                                                                            int32_t *tokens, char *err, size_t err_cap) {
-    using namespace lli_cuda;
-    exec *ex = static_cast<exec *>(exec_ptr);
-    if (!ex || rows <= 0 || vocab <= 0 || rows > 65535 || vocab > INT32_MAX) {
-        std::snprintf(err, err_cap, "lli_cuda_sample: invalid arguments");
-        return LLI_E_INVALID_ARG;
+namespace lli_cuda {
+
+lli_status op_sample(exec *ex, const float *logits, int64_t rows, int64_t vocab, float temperature, int top_k, float top_p,
+                     const float *uniform, int32_t *tokens) {
+    char msg[160];
+    if (rows <= 0 || vocab <= 0 || rows > 65535 || vocab > INT32_MAX) {
+        std::snprintf(msg, sizeof msg, "sample: %lld rows of %lld logits", static_cast<long long>(rows),
+                      static_cast<long long>(vocab));
+        return report(LLI_E_INVALID_ARG, msg);
     }
     // Temperatures of inf or NaN would turn the weights into NaN; a NaN top_p or draw has no meaning.
     if (temperature != temperature || temperature == INFINITY || top_p != top_p) {
-        std::snprintf(err, err_cap, "lli_cuda_sample: temperature %g / top_p %g", temperature, top_p);
-        return LLI_E_INVALID_ARG;
+        std::snprintf(msg, sizeof msg, "sample: temperature %g / top_p %g", temperature, top_p);
+        return report(LLI_E_INVALID_ARG, msg);
     }
     for (int64_t r = 0; r < rows; r++)
         if (!(uniform[r] >= 0.0f && uniform[r] <= 1.0f)) {
-            std::snprintf(err, err_cap, "lli_cuda_sample: draw %g of row %lld is outside [0, 1]", uniform[r],
-                          static_cast<long long>(r));
-            return LLI_E_INVALID_ARG;
+            std::snprintf(msg, sizeof msg, "sample: draw %g of row %lld is outside [0, 1]", uniform[r], static_cast<long long>(r));
+            return report(LLI_E_INVALID_ARG, msg);
         }
     if (ex->st == LLI_OK) {
         const float *du = static_cast<const float *>(stage(ex, uniform, static_cast<size_t>(rows) * sizeof(float)));
@@ -63,14 +61,13 @@ extern "C" __attribute__((visibility("default"))) lli_status lli_cuda_sample(voi
         }
     }
     lli_status st = lli_cuda_exec_finish(ex);
-    if (st != LLI_OK) {
-        std::snprintf(err, err_cap, "%s", lli_cuda_error_text());
-        return st;
-    }
+    if (st != LLI_OK) return st;
     for (int64_t r = 0; r < rows; r++)
         if (tokens[r] < 0) {
-            std::snprintf(err, err_cap, "lli_cuda_sample: row %lld has no logit that is a number", static_cast<long long>(r));
-            return LLI_E_INVALID_ARG;
+            std::snprintf(msg, sizeof msg, "sample: row %lld has no logit that is a number", static_cast<long long>(r));
+            return report(LLI_E_INVALID_ARG, msg);
         }
     return LLI_OK;
 }
+
+}  // namespace lli_cuda

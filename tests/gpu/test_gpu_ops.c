@@ -2,7 +2,6 @@
  * every weight type, with outputs poisoned (NaN) before each run on both sides. Errors are
  * normwise relative, |got - ref| / |ref|, against the bounds below; a NaN or infinity where the CPU
  * gives a finite value fails whatever the bound. Without a CUDA device: skipped (exit code 77). */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,7 +14,6 @@
 #include "gpu_skip.h"
 #include "runtime/kv_cache.h"
 #include "runtime/model.h"
-#include "sample.h"
 #include "sample_ref.h"
 #include "format/tensor_types.h"
 
@@ -61,15 +59,14 @@ static void *xmalloc(size_t n) {
 static void *put(lli_backend *be, const void *src, size_t bytes) {
     void *d = NULL;
     if (be->ops->alloc(be, bytes, &d) != LLI_OK || be->ops->upload(be, d, 0, src, bytes) != LLI_OK) {
-        fprintf(stderr, "backend %s: alloc/upload of %zu bytes failed: %s\n", be->ops->name, bytes,
-                be->ops->error_text ? be->ops->error_text() : "");
+        fprintf(stderr, "backend %s: alloc/upload of %zu bytes failed: %s\n", be->ops->name, bytes, lli_last_error());
         abort();
     }
     return d;
 }
 static void get(lli_backend *be, void *dst, const void *src, size_t bytes) {
     if (be->ops->download(be, dst, src, 0, bytes) != LLI_OK) {
-        fprintf(stderr, "download failed: %s\n", be->ops->error_text ? be->ops->error_text() : "");
+        fprintf(stderr, "download failed: %s\n", lli_last_error());
         abort();
     }
 }
@@ -83,7 +80,7 @@ static float *poisoned(lli_backend *be, int64_t n) {
 }
 static void finish_both(const char *what) {
     lli_status a = cpu->ops->compute->finish(ecpu), b = gpu->ops->compute->finish(egpu);
-    CHECK(a == LLI_OK && b == LLI_OK, "%s: finish gave cpu %d, cuda %d (%s)", what, a, b, gpu->ops->error_text());
+    CHECK(a == LLI_OK && b == LLI_OK, "%s: finish gave cpu %d, cuda %d (%s)", what, a, b, lli_last_error());
 }
 
 /* Compare a CPU result with a CUDA result, both in backend memory. */
@@ -454,11 +451,18 @@ static void test_attention(void) {
 
 /* ---- sampling ------------------------------------------------------------------------------ */
 
+/* The backend's sample op, its message (if any) copied into err. */
+static lli_status sample_gpu(const float *d, int64_t rows, int64_t vocab, float temp, int top_k, float top_p, const float *u,
+                             int32_t *tok, char *err, size_t cap) {
+    lli_status st = gpu->ops->compute->sample(egpu, d, rows, vocab, temp, top_k, top_p, u, tok);
+    snprintf(err, cap, "%s", st == LLI_OK ? "" : lli_last_error());
+    return st;
+}
+
 static void test_sampling(void) {
-    void *mod = dlopen(LLI_CUDA_MODULE_NAME, RTLD_NOW | RTLD_NOLOAD);
-    lli_cuda_sample_fn sample = mod ? (lli_cuda_sample_fn)dlsym(mod, LLI_CUDA_SAMPLE_SYMBOL) : NULL;
-    CHECK(sample != NULL, "the CUDA module exports %s", LLI_CUDA_SAMPLE_SYMBOL);
-    if (!sample) return;
+    CHECK(gpu->ops->compute->sample != NULL && cpu->ops->compute->sample == NULL,
+          "sampling on the device through the CUDA backend's table (the CPU samples on the host)");
+    if (!gpu->ops->compute->sample) return;
     const int64_t rows = 6, vocab = 49152;
     float *h = xmalloc((size_t)(rows * vocab) * 4);
     fill(h, rows * vocab, 3.0f);
@@ -469,7 +473,7 @@ static void test_sampling(void) {
     int32_t tok[6];
     char err[256];
     for (int r = 0; r < rows; r++) u[r] = (float)urand();
-    lli_status st = sample(egpu, d, rows, vocab, 0.0f, 0, 1.0f, u, tok, err, sizeof err);
+    lli_status st = sample_gpu(d, rows, vocab, 0.0f, 0, 1.0f, u, tok, err, sizeof err);
     CHECK(st == LLI_OK, "greedy sampling: %s", err);
     for (int r = 0; st == LLI_OK && r < rows; r++) {
         int64_t best = 0;
@@ -485,7 +489,7 @@ static void test_sampling(void) {
                                                           {1.5f, 0, 1.0f}, {1.0f, 0, 0.0f}, {0.0f, 0, 1.0f}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         for (int r = 0; r < rows; r++) u[r] = (float)urand();
-        st = sample(egpu, d, rows, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u, tok, err, sizeof err);
+        st = sample_gpu(d, rows, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u, tok, err, sizeof err);
         CHECK(st == LLI_OK, "sampling config %zu: %s", c, err);
         for (int r = 0; st == LLI_OK && r < rows; r++) {
             char why[256];
@@ -495,13 +499,13 @@ static void test_sampling(void) {
     }
     /* refused: a NaN temperature, a draw outside [0, 1], a row with no number */
     u[0] = 0.5f;
-    CHECK(sample(egpu, d, 1, vocab, NAN, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "NaN temperature refused");
+    CHECK(sample_gpu(d, 1, vocab, NAN, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "NaN temperature refused");
     u[0] = 1.5f;
-    CHECK(sample(egpu, d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "draw 1.5 refused");
+    CHECK(sample_gpu(d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "draw 1.5 refused");
     for (int64_t i = 0; i < vocab; i++) h[i] = NAN;
     gpu->ops->upload(gpu, d, 0, h, (size_t)vocab * 4);
     u[0] = 0.5f;
-    CHECK(sample(egpu, d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG && strstr(err, "number"),
+    CHECK(sample_gpu(d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG && strstr(err, "number"),
           "a row of NaN refused: %s", err);
     printf("%-44s done\n", "sampling (greedy, top-k, top-p)");
     gpu->ops->free(gpu, d);
@@ -521,11 +525,11 @@ static void test_errors(void) {
     lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.g, 0, 2, 1, 64, 0, 0.125f};
     gpu->ops->compute->attention(egpu, &a);
     lli_status st = gpu->ops->compute->finish(egpu);
-    CHECK(st != LLI_OK && strstr(gpu->ops->error_text(), "outside"), "bad position: %d (%s)", st, gpu->ops->error_text());
+    CHECK(st != LLI_OK && strstr(lli_last_error(), "outside"), "bad position: %d (%s)", st, lli_last_error());
     CHECK(gpu->ops->compute->finish(egpu) == LLI_OK, "a reported failure is not reported twice");
     void *big = NULL;
     st = gpu->ops->alloc(gpu, 1ull << 50, &big);
-    CHECK(st == LLI_E_NOMEM && strstr(gpu->ops->error_text(), "cudaMalloc"), "huge alloc: %d (%s)", st, gpu->ops->error_text());
+    CHECK(st == LLI_E_NOMEM && strstr(lli_last_error(), "cudaMalloc"), "huge alloc: %d (%s)", st, lli_last_error());
     gpu->ops->free(gpu, q), gpu->ops->free(gpu, k), gpu->ops->free(gpu, v), gpu->ops->free(gpu, o);
     kv_free(&kv);
 }
@@ -539,7 +543,7 @@ int main(void) {
     ecpu = cpu->ops->exec_create(cpu, 2);
     egpu = gpu->ops->exec_create(gpu, 1);
     if (!ecpu || !egpu) {
-        fprintf(stderr, "exec_create failed: %s\n", gpu->ops->error_text());
+        fprintf(stderr, "exec_create failed: %s\n", lli_last_error());
         return 1;
     }
     test_embed();
