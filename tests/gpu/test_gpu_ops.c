@@ -449,6 +449,72 @@ static void test_attention(void) {
     }
 }
 
+/* ---- per-step caches ------------------------------------------------------------------------- */
+
+/* The CUDA backend keeps, until finish(), the last product's converted input (q, k and v share one
+ * quantization), the staged positions and the attention plan. Within one step: three products of
+ * one input; an op that writes the input, and an upload over it, before the next product; positions
+ * changed in place between two ropes. Every result must match the CPU's, compared after one finish. */
+static void test_caches(void) {
+    const lli_compute_ops *C = cpu->ops->compute, *G = gpu->ops->compute;
+    const int64_t in = 512, rows = 131, ns[2] = {1, 16};
+    for (int k = 0; k < 2; k++) {
+        const int64_t n = ns[k];
+        pair_tensor w[3];
+        for (int i = 0; i < 3; i++) w[i] = make_tensor(i == 2 ? LLI_TT_Q6_K : LLI_TT_Q4_K, in, rows, 500 + (uint64_t)i);
+        pair_buf x = buf_random(n * in, 1.0f), y = buf_random(n * in, 1.0f), z = buf_random(n * in, 1.0f);
+        pair_buf o[6];
+        for (int i = 0; i < 6; i++) o[i] = buf_poison(n * rows);
+        void *scratch = NULL;
+        cpu->ops->alloc(cpu, (uint64_t)(n * (in / 32 + 1)) * 40, &scratch);
+        for (int side = 0; side < 2; side++) {
+            const lli_compute_ops *O = side ? G : C;
+            void *e = side ? egpu : ecpu;
+            lli_backend *be = side ? gpu : cpu;
+            float *xs = side ? x.g : x.c;
+            for (int i = 0; i < 3; i++) O->matmul(e, side ? &w[i].g : &w[i].c, xs, side ? o[i].g : o[i].c, n, scratch);
+            O->add(e, xs, side ? y.g : y.c, n * in); /* an op writes the input */
+            O->matmul(e, side ? &w[0].g : &w[0].c, xs, side ? o[3].g : o[3].c, n, scratch);
+            /* an upload over the input: the CPU side finishes first (its ops may still read x); the
+             * CUDA side must not (finish() would drop the caches under test): its upload is a
+             * synchronous copy on the legacy stream, ordered after the context's blocking stream */
+            if (!side) CHECK(C->finish(ecpu) == LLI_OK, "cpu finish: %s", lli_last_error());
+            be->ops->upload(be, xs, 0, z.h, (size_t)(n * in) * 4);
+            O->matmul(e, side ? &w[1].g : &w[1].c, xs, side ? o[4].g : o[4].c, n, scratch);
+            O->matmul(e, side ? &w[2].g : &w[2].c, xs, side ? o[5].g : o[5].c, n, scratch);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "cached activations n=%lld", (long long)n);
+        finish_both(what);
+        const char *names[6] = {"q", "k", "v", "after an op wrote the input", "after an upload", "again after the upload"};
+        for (int i = 0; i < 6; i++) {
+            snprintf(what, sizeof what, "cached activations n=%lld: %s", (long long)n, names[i]);
+            compare(what, o[i].c, o[i].g, n * rows, n < 9 ? BOUND_MATVEC : BOUND_GEMM_Q8);
+        }
+        cpu->ops->free(cpu, scratch);
+        for (int i = 0; i < 6; i++) buf_free(&o[i]);
+        buf_free(&x), buf_free(&y), buf_free(&z);
+        for (int i = 0; i < 3; i++) free_tensor(&w[i]);
+    }
+    /* positions changed in place between two ropes of one step */
+    {
+        int64_t n = 5;
+        int heads = 4, head_dim = 64;
+        int64_t pos[5] = {0, 3, 9, 100, 2000};
+        pair_buf a = buf_random(n * heads * head_dim, 1.0f), b = buf_random(n * heads * head_dim, 1.0f);
+        float theta = powf(10000.0f, -2.0f / 64.0f);
+        C->rope(ecpu, a.c, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        G->rope(egpu, a.g, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        for (int i = 0; i < n; i++) pos[i] += 7;
+        C->rope(ecpu, b.c, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        G->rope(egpu, b.g, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        finish_both("rope with positions changed in place");
+        compare("rope, first positions", a.c, a.g, a.n, BOUND_TRIG);
+        compare("rope, positions changed in place", b.c, b.g, b.n, BOUND_TRIG);
+        buf_free(&a), buf_free(&b);
+    }
+}
+
 /* ---- sampling ------------------------------------------------------------------------------ */
 
 /* The backend's sample op, its message (if any) copied into err. */
@@ -550,6 +616,7 @@ int main(void) {
     test_matmul();
     test_elementwise();
     test_attention();
+    test_caches();
     test_sampling();
     test_errors();
     cpu->ops->exec_free(cpu, ecpu);
