@@ -68,8 +68,11 @@ for py in python3 /opt/torch/.venv/bin/python3 /usr/bin/python3; do
 done
 cands+=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 /usr/local/cuda-13*/lib
         /usr/local/cuda-13*/targets/x86_64-linux/lib /usr/local/lib /usr/lib/x86_64-linux-gnu)
+# The driver's libcuda.so.1 is usually known to the loader already; else its usual folders.
+cands+=(/usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib64)
 libdirs=()
-for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
+for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcuda.so.1; do
+    if [ $lib = libcuda.so.1 ] && ldconfig -p 2>/dev/null | grep -q "libcuda.so.1 "; then echo "$lib: known to the loader"; continue; fi
     found=
     for d in "${cands[@]}"; do
         if [ -e "$d/$lib" ]; then found=$d; break; fi
