@@ -308,6 +308,8 @@ void *cuda_exec_create(lli_backend *be, int) {
 
 exec *X(void *p) { return static_cast<exec *>(p); }
 
+// Every op but a matrix product may write a product's input: the converted one is forgotten.
+
 void cu_embed(void *e, const lli_tensor *t, const int32_t *tokens, int64_t n, float *out) {
     forget_activations(X(e));
     lli_cuda_tensor v;
@@ -324,18 +326,26 @@ void cu_matmul(void *e, const lli_tensor *w, const float *x, float *out, int64_t
     op_matmul(X(e), v, x, out, n);
 }
 void cu_add(void *e, float *x, const float *y, int64_t count) {
-    forget_activations(X(e)); op_add(X(e), x, y, count); }
+    forget_activations(X(e));
+    op_add(X(e), x, y, count);
+}
 void cu_add_rows(void *e, float *x, const float *bias, int64_t rows, int64_t dim) {
-    forget_activations(X(e)); op_add_rows(X(e), x, bias, rows, dim); }
+    forget_activations(X(e));
+    op_add_rows(X(e), x, bias, rows, dim);
+}
 void cu_rope(void *e, float *x, const int64_t *pos, int64_t n, int heads, int head_dim, int rope_dim, int neox, float theta_scale,
              float freq_scale, const float *freq_factors) {
     forget_activations(X(e));
     op_rope(X(e), x, pos, n, heads, head_dim, rope_dim, neox, theta_scale, freq_scale, freq_factors);
 }
 void cu_swiglu(void *e, float *gate, const float *up, int64_t count) {
-    forget_activations(X(e)); op_swiglu(X(e), gate, up, count); }
+    forget_activations(X(e));
+    op_swiglu(X(e), gate, up, count);
+}
 void cu_attention(void *e, const lli_attn_args *a) {
-    forget_activations(X(e)); op_attention(X(e), a); }
+    forget_activations(X(e));
+    op_attention(X(e), a);
+}
 void cu_gather_rows(void *e, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {
     forget_activations(X(e));
     op_gather_rows(X(e), src, rows, n, dim, dst);
