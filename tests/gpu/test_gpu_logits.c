@@ -5,13 +5,14 @@
  * random weights is compared at many different states instead of one token repeated.
  *
  * At each position, with s the standard deviation of the CPU's logits there:
- * - value bound: every one of the CPU's top 5 tokens has a CUDA logit within 0.05 s of the CPU's
- *   (the cuBLAS path meets activations and weights at F16 where the CPU rounds activations to 8
- *   bits; the 8-bit KV cache rounds differently in the two attention kernels; both compound over
- *   the layers: test_gpu_ops bounds each op by 1.5e-2 relative);
+ * - value bound b: every one of the CPU's top 5 tokens has a CUDA logit within b of the CPU's.
+ *   Prompt positions (the cuBLAS path, which meets activations and weights at F16 where the CPU
+ *   rounds activations to 8 bits; test_gpu_ops bounds one product by 1.5e-2 relative, and errors
+ *   compound over the layers): b = 0.1 s. Decode steps (the same integer sums of 8-bit blocks as the
+ *   CPU's, on top of a KV cache filled by the prompt): b = 0.05 s. A wrong kernel is off by about s;
  * - id bound: the CUDA top 5 holds each of the CPU's top 5 unless that token's CPU logit is within
- *   0.1 s of the CPU's 6th (a near tie at the edge), and the top token is the same unless the CPU's
- *   first two are within 0.1 s.
+ *   2 b of the CPU's 6th (a near tie at the edge), and the top token is the same unless the CPU's
+ *   first two are within 2 b.
  * The model wants spread logits, as a trained model's (s of a few units): the real SmolLM2, or
  * random weights made by lli-mkgguf --std 0.08 (tests/gpu/run.sh). Skipped (77) without a CUDA
  * device or the model. Usage: test_gpu_logits MODEL.gguf|MODEL_DIR */
@@ -29,8 +30,8 @@
 #define PROMPT_B 20
 #define STEPS 24
 #define TOP 5
-#define VALUE_BOUND 0.05
-#define TIE_BOUND 0.1
+#define BOUND_PROMPT 0.1
+#define BOUND_DECODE 0.05
 
 typedef struct side {
     lli_kv_cache *kv;
@@ -82,7 +83,7 @@ typedef struct stats {
 } stats;
 
 /* Compare one position's logits; what names it in messages. */
-static void compare(const float *c, const float *g, int64_t vocab, const char *what, stats *st) {
+static void compare(const float *c, const float *g, int64_t vocab, double bound, const char *what, stats *st) {
     double mean = 0, var = 0;
     for (int64_t i = 0; i < vocab; i++) mean += c[i];
     mean /= (double)vocab;
@@ -98,15 +99,15 @@ static void compare(const float *c, const float *g, int64_t vocab, const char *w
     for (int k = 0; k < TOP; k++) {
         double d = fabs((double)g[ct[k]] - c[ct[k]]) / s;
         if (d > st->worst_value) st->worst_value = d;
-        CHECK(d <= VALUE_BOUND, "%s: token %lld (CPU rank %d): cpu %.4f cuda %.4f, %.3f s apart (bound %.2f s, s = %.3f)", what,
-              (long long)ct[k], k + 1, c[ct[k]], g[ct[k]], d, VALUE_BOUND, s);
+        CHECK(d <= bound, "%s: token %lld (CPU rank %d): cpu %.4f cuda %.4f, %.3f s apart (bound %.2f s, s = %.3f)", what,
+              (long long)ct[k], k + 1, c[ct[k]], g[ct[k]], d, bound, s);
         int in = 0;
         for (int j = 0; j < TOP; j++) in |= gt[j] == ct[k];
-        int near_tie = (c[ct[k]] - c[ct[TOP]]) / s <= TIE_BOUND;
+        int near_tie = (c[ct[k]] - c[ct[TOP]]) / s <= 2 * bound;
         CHECK(in || near_tie, "%s: CPU's rank-%d token %lld is not in CUDA's top %d (and %.3f s above the 6th)", what, k + 1,
               (long long)ct[k], TOP, (c[ct[k]] - c[ct[TOP]]) / s);
     }
-    int tie1 = (c[ct[0]] - c[ct[1]]) / s <= TIE_BOUND;
+    int tie1 = (c[ct[0]] - c[ct[1]]) / s <= 2 * bound;
     CHECK(gt[0] == ct[0] || tie1, "%s: top token cpu %lld, cuda %lld (gap %.3f s)", what, (long long)ct[0], (long long)gt[0],
           (c[ct[0]] - c[ct[1]]) / s);
     st->positions++;
@@ -152,7 +153,7 @@ static lli_status run(lli_model *mc, lli_model *mg, int kv_type, stats *st) {
             s = lli_get_logits(sd[0].ctx, i, &lc);
             if (!s) s = lli_get_logits(sd[1].ctx, i, &lg);
             snprintf(what, sizeof what, "%s cache, prompt %c, position %d", kvn, p ? 'b' : 'a', i);
-            if (!s) compare(lc, lg, vocab, what, st);
+            if (!s) compare(lc, lg, vocab, BOUND_PROMPT, what, st);
         }
     }
     /* decode steps: one token of each sequence */
@@ -167,7 +168,7 @@ static lli_status run(lli_model *mc, lli_model *mg, int kv_type, stats *st) {
             s = lli_get_logits(sd[0].ctx, i, &lc);
             if (!s) s = lli_get_logits(sd[1].ctx, i, &lg);
             snprintf(what, sizeof what, "%s cache, decode step %d, sequence %c", kvn, t, i ? 'b' : 'a');
-            if (!s) compare(lc, lg, vocab, what, st);
+            if (!s) compare(lc, lg, vocab, BOUND_DECODE, what, st);
         }
     }
     side_close(&sd[0]);
@@ -218,8 +219,9 @@ int main(int argc, char **argv) {
         lli_status s = run(mc, mg, kv_type, &st);
         CHECK(s == LLI_OK, "%s cache: %s", kvt ? "q8" : "f16", lli_last_error());
         CHECK(st.positions == PROMPT + PROMPT_B + 2 * STEPS, "every position compared (%d)", st.positions);
-        printf("%s cache: %d positions, same top token at %d, largest top-5 logit difference %.4f s (bound %.2f s)\n",
-               kvt ? "q8 " : "f16", st.positions, st.top1_same, st.worst_value, VALUE_BOUND);
+        printf("%s cache: %d positions, same top token at %d, largest top-5 logit difference %.4f s (bounds %.2f s prompt, "
+               "%.2f s decode)\n",
+               kvt ? "q8 " : "f16", st.positions, st.top1_same, st.worst_value, BOUND_PROMPT, BOUND_DECODE);
     }
     lli_model_free(mc);
     lli_model_free(mg);
