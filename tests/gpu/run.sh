@@ -137,11 +137,15 @@ if [ "$gpu" = 1 ]; then
         run decode 90 "$P/tests/gpu/bench_decode" "$M" cuda 1 8 32 64 128 >"$work/decode.txt" 2>&1
         cat "$work/decode.txt"
     fi
-    if command -v compute-sanitizer >/dev/null; then
+    cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer \
+        2>/dev/null | head -1)
+    if [ -n "$cs" ]; then
         step "compute-sanitizer memcheck of the op tests (the time left)" "$(( $(left) - 15 ))"
-        LLI_CUDA_MODULE=$module run memcheck $(( $(left) - 15 )) compute-sanitizer --tool memcheck --leak-check full \
+        LLI_CUDA_MODULE=$module run memcheck $(( $(left) - 15 )) "$cs" --tool memcheck --leak-check full \
             --error-exitcode 9 "$P/tests/gpu/test_gpu_ops" >"$R/memcheck.txt" 2>&1
         tail -5 "$R/memcheck.txt"
+    else
+        RES[memcheck]="not run: no compute-sanitizer"
     fi
 else
     for s in mistral_make floor bench decode memcheck; do RES[$s]="FAIL: no GPU"; done
