@@ -122,6 +122,7 @@ done
 if [ "$gpu" = 1 ]; then
     step "Mistral 7B-shaped Q4_K_M model" 150
     M="$work/mistral-7b-q4km"
+    RES[mistral_make]=pass # made by an earlier run on this machine, unless made below
     if [ ! -f "$M/manifest.json" ]; then
         run mistral_make 150 bash -c "'$P/src/tools/lli-mkgguf' '$work/mistral.gguf' --preset mistral_7b --type q4_k_m >/dev/null &&
             '$P/src/tools/lli-convert' '$work/mistral.gguf' '$M' >/dev/null && rm -f '$work/mistral.gguf'"
