@@ -17,10 +17,12 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: lli-mkgguf OUT.gguf (--preset NAME | --arch FAMILY --n-embd N --n-ff N --n-head N --n-head-kv N\n"
             "                  --n-vocab N [--head-dim N]) [--layers N] [--type TYPE|q4_k_m] [--seed S] [--tied]\n"
-            "                  [--ctx N] [--sliding-window N]\n"
+            "                  [--ctx N] [--sliding-window N] [--std S]\n"
             "Shape options given with --preset override the preset's values. The default type, q4_k_m, is\n"
             "q4_k with attn_v, ffn_down and output in q6_k, and like llama.cpp q5_0/q8_0 where rows are not\n"
-            "whole 256-element blocks. Norms and biases are always f32.\n"
+            "whole 256-element blocks. Norms and biases are always f32. Float weight matrices (f32, f16, bf16)\n"
+            "are N(0, S), S 0.02 by default; a larger S spreads the logits as trained models' are (0.08: a\n"
+            "standard deviation near 2). Quantized types get the magnitudes of trained weights whatever S.\n"
             "Families: %s. Types: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k q4_k_m.\n"
             "Presets:",
             lli_family_list());
@@ -39,6 +41,7 @@ typedef struct spec {
     int64_t n_embd, n_ff, n_head, n_head_kv, n_vocab, head_dim, n_layer, ctx, sliding_window;
     int tied, type, mix_q4_k_m;
     uint64_t seed;
+    float std; /* of the weight matrices (0: the default) */
 } spec;
 
 static int die(const char *fmt, const char *arg) {
@@ -160,7 +163,8 @@ static int add_tensor(gguf_writer *w, const spec *s, const char *name, int n_dim
         return -1;
     }
     /* Norm weights near 1 as in trained models; everything else small and centred. */
-    if (gguf_writer_tensor(w, name, type, n_dims, ne, (*seed)++, is_norm ? 1.0f : 0.0f, is_norm ? 0.1f : 0.02f)) {
+    float sd = s->std > 0 ? s->std : 0.02f;
+    if (gguf_writer_tensor(w, name, type, n_dims, ne, (*seed)++, is_norm ? 1.0f : 0.0f, is_norm ? 0.1f : sd)) {
         fprintf(stderr, "lli-mkgguf: cannot add tensor %s: %s\n", name, strerror(errno));
         return -1;
     }
@@ -195,7 +199,8 @@ static int parse_args(int argc, char **argv, spec *s, const char **out) {
         }
         int k = 0;
         while (k < 9 && strcmp(a, flags[k])) k++;
-        int takes_value = k < 9 || !strcmp(a, "--seed") || !strcmp(a, "--arch") || !strcmp(a, "--preset") || !strcmp(a, "--type");
+        int takes_value = k < 9 || !strcmp(a, "--seed") || !strcmp(a, "--arch") || !strcmp(a, "--preset") || !strcmp(a, "--type") ||
+                          !strcmp(a, "--std");
         if (takes_value && !v) return die("missing value for %s", a);
         if (k < 9) {
             if (parse_num(v, &given[k])) {
@@ -207,6 +212,10 @@ static int parse_args(int argc, char **argv, spec *s, const char **out) {
             errno = 0;
             s->seed = strtoull(v, &end, 10);
             if (errno || end == v || *end || v[0] == '-') return die("--seed needs a whole number, not '%s'", v);
+        } else if (!strcmp(a, "--std")) {
+            char *end;
+            s->std = strtof(v, &end);
+            if (end == v || *end || !(s->std > 0.0f && s->std <= 1.0f)) return die("--std needs a number in (0, 1], not '%s'", v);
         } else if (!strcmp(a, "--arch")) {
             s->family = v;
         } else if (!strcmp(a, "--preset")) {
