@@ -300,7 +300,7 @@ bool attention_init(exec *ex) {
 
 void op_attention(exec *ex, const lli_attn_args *a) {
     if (ex->st || a->n <= 0) return;
-    const lli_kv_cache *kv = a->kv;
+    const lli_kv_view *kv = a->kv;
     const int npl = lli_cuda_attn_per_lane(a->head_dim);
     if (kv->head_dim != a->head_dim || kv->n_head_kv != a->n_head_kv || a->n_head_kv <= 0 || a->n_head % a->n_head_kv ||
         a->layer < 0 || a->layer >= kv->n_layer || !npl) {

@@ -369,6 +369,8 @@ const lli_compute_ops k_compute = {
     .attention = cu_attention,
     .gather_rows = cu_gather_rows,
     .finish = cu_finish,
+    .attention_scratch = nullptr,
+    .matmul_scratch = nullptr,
     .sample = cu_sample,
 };
 
@@ -385,6 +387,7 @@ const lli_backend_ops k_cuda_ops = {
     .exec_create = cuda_exec_create,
     .exec_free = cuda_exec_free,
     .compute = &k_compute,
+    .supports_type = nullptr, /* every type the format has: quant.cuh dequantizes all of them */
 };
 
 }  // namespace

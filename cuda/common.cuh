@@ -11,7 +11,6 @@
 
 extern "C" {
 #include "backend/backend.h"
-#include "runtime/kv_cache.h"
 }
 #include "launch.h"
 #include "tensor_view.h"
@@ -56,7 +55,7 @@ struct exec {
     } pos;
     struct {
         uint64_t epoch = 0;
-        const lli_kv_cache *kv = nullptr;
+        const lli_kv_view *kv = nullptr;
         int64_t n = 0, cap = 0, window = 0;
         int n_head = 0;
         int32_t *seq = nullptr; // copies of the entries

@@ -123,7 +123,7 @@ static int work_grow(lli_attn_work *w, int32_t n_seqs, int64_t n) {
     return 0;
 }
 
-int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
+int lli_cuda_attn_plan(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
                        int n_head, int n_sm, lli_attn_work *w, lli_attn_plan *plan) {
     lli_attn_plan p = {0};
     p.n = n;
@@ -135,8 +135,7 @@ int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t
     for (i = 0; i < n; i++) {
         bad = seq[i] < 0 || seq[i] >= kv->n_seqs || pos[i] < 0 || pos[i] > INT32_MAX;
         if (bad) break;
-        const lli_kv_seq *s = &kv->seqs[seq[i]];
-        if ((bad = !s->active || pos[i] >= s->n_blocks * kv->block_size)) break;
+        if ((bad = !kv->seq_blocks[seq[i]] || pos[i] >= kv->seq_n_blocks[seq[i]] * kv->block_size)) break;
         int64_t *first = &w->seq_first[seq[i]];
         if (*first < 0) *first = i, w->last[i] = pos[i];
         else if (pos[i] > w->last[*first]) w->last[*first] = pos[i];
@@ -176,7 +175,7 @@ int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t
     return 0;
 }
 
-void lli_cuda_attn_fill(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t window,
+void lli_cuda_attn_fill(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t window,
                         const lli_attn_work *w, const lli_attn_plan *plan, void *buf) {
     lli_attn_entry *e = (lli_attn_entry *)((char *)buf + plan->off_entries);
     lli_attn_tile *tl = (lli_attn_tile *)((char *)buf + plan->off_tiles);
@@ -185,7 +184,7 @@ void lli_cuda_attn_fill(const lli_kv_cache *kv, const int32_t *seq, const int64_
         int64_t owner = w->owner[i];
         e[i].table = w->table[owner];
         if (owner == i) { /* the sequence's table up to the block of its furthest position in the call */
-            const int32_t *blocks = kv->seqs[seq[i]].blocks;
+            const int32_t *blocks = kv->seq_blocks[seq[i]];
             int64_t count = w->last[i] / kv->block_size + 1;
             memcpy(table + w->table[i], blocks, (size_t)count * sizeof *blocks);
         }

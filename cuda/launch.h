@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/kv_cache.h"
+#include "backend/kv_view.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -101,11 +101,11 @@ void lli_cuda_attn_work_free(lli_attn_work *w);
  * a sliding window (0: none), n_head query heads, on a device of n_sm multiprocessors. Returns 0;
  * -1 if an entry's sequence or position is outside the cache (nothing to run); -2 if the scratch
  * could not grow (out of memory). Leaves in work what lli_cuda_attn_fill needs. */
-int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
+int lli_cuda_attn_plan(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
                        int n_head, int n_sm, lli_attn_work *work, lli_attn_plan *plan);
 /* Write the plan's arrays into buf (plan->bytes, 16-byte aligned), from the same arguments and the
  * work of the lli_cuda_attn_plan call that made the plan. */
-void lli_cuda_attn_fill(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t window,
+void lli_cuda_attn_fill(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t window,
                         const lli_attn_work *work, const lli_attn_plan *plan, void *buf);
 /* Key ranges per (entry, head) for the decode kernel: enough blocks to fill the device twice over,
  * each range at least LLI_CUDA_ATTN_MIN_SPLIT keys. */

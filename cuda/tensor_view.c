@@ -3,8 +3,7 @@
 #include "tensor_view.h"
 
 #include "backend/backend.h"
-#include "runtime/kv_cache.h"
-#include "runtime/model.h"
+#include "backend/tensor.h"
 
 void lli_cuda_abi(struct lli_backend_abi *out) {
     static const lli_backend_abi k = LLI_BACKEND_ABI_INIT;

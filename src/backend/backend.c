@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "base/error.h"
-#include "runtime/kv_cache.h"
-#include "runtime/model.h"
 
 #ifndef LLI_CUDA_MODULE_DIR
 #define LLI_CUDA_MODULE_DIR ""
@@ -76,11 +74,11 @@ static lli_status open_cuda(lli_backend **out) {
     if (memcmp(&theirs, &k_abi, sizeof k_abi)) {
         dlclose(h);
         return lli_fail(LLI_E_BACKEND,
-                        "CUDA backend module was built for backend interface %u (struct sizes %u %u %u %u %u %u %u), "
-                        "this library has %u (%u %u %u %u %u %u %u): rebuild the module with the library",
+                        "CUDA backend module was built for backend interface %u (struct sizes %u %u %u %u %u %u), "
+                        "this library has %u (%u %u %u %u %u %u): rebuild the module with the library",
                         theirs.version, theirs.sizes[0], theirs.sizes[1], theirs.sizes[2], theirs.sizes[3], theirs.sizes[4],
-                        theirs.sizes[5], theirs.sizes[6], k_abi.version, k_abi.sizes[0], k_abi.sizes[1], k_abi.sizes[2],
-                        k_abi.sizes[3], k_abi.sizes[4], k_abi.sizes[5], k_abi.sizes[6]);
+                        theirs.sizes[5], k_abi.version, k_abi.sizes[0], k_abi.sizes[1], k_abi.sizes[2], k_abi.sizes[3],
+                        k_abi.sizes[4], k_abi.sizes[5]);
     }
     const lli_backend_host host = {k_abi, lli_fail};
     lli_status st = create(&host, out);

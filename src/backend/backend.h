@@ -10,7 +10,7 @@
 
 typedef struct lli_backend lli_backend;
 #include "backend/tensor.h"
-struct lli_kv_cache;
+#include "backend/kv_view.h"
 
 /* One layer's attention over the paged KV cache for every entry of a step: store the entries' keys
  * and values, then attend each query to its sequence's positions up to its own. */
@@ -20,7 +20,7 @@ typedef struct lli_attn_args {
     int64_t n;
     const int32_t *seq;          /* per entry */
     const int64_t *pos;          /* per entry */
-    struct lli_kv_cache *kv;
+    const lli_kv_view *kv;       /* the cache as of this step */
     int layer;                   /* among the loaded layers */
     int n_head, n_head_kv, head_dim;
     int64_t window;              /* 0: none */
@@ -115,21 +115,21 @@ lli_status lli_backend_cpu_create(lli_backend **out);
 /* ---- backend modules (the CUDA backend: cuda/) ------------------------------------------------
  * A module is built apart from the core and reads the core's structs, so both must agree on their
  * layout: the interface version below (raise it with any change to the structs that cross the
- * boundary: the ones in this file, lli_tensor, lli_kv_cache, lli_kv_seq) and the structs' sizes are
+ * boundary: the ones in this file, lli_tensor, lli_kv_view) and the structs' sizes are
  * compared when the module is opened, by the core and by the module. The version is also in the
  * module's file name, so that a stale module is never even opened. */
-#define LLI_BACKEND_ABI 1
+#define LLI_BACKEND_ABI 2
 
 typedef struct lli_backend_abi {
     uint32_t version; /* LLI_BACKEND_ABI */
-    uint32_t sizes[7]; /* see LLI_BACKEND_ABI_INIT */
+    uint32_t sizes[6]; /* see LLI_BACKEND_ABI_INIT */
 } lli_backend_abi;
 
-/* This compilation's view, in a C file that includes runtime/model.h and runtime/kv_cache.h. */
+/* This compilation's view of the structs' sizes. */
 #define LLI_BACKEND_ABI_INIT                                                                               \
     {LLI_BACKEND_ABI,                                                                                       \
      {sizeof(lli_backend), sizeof(lli_backend_ops), sizeof(lli_compute_ops), sizeof(lli_attn_args),          \
-      sizeof(struct lli_tensor), sizeof(struct lli_kv_cache), sizeof(lli_kv_seq)}}
+      sizeof(struct lli_tensor), sizeof(lli_kv_view)}}
 
 /* What the core hands a module when it creates the backend. */
 typedef struct lli_backend_host {

@@ -20,6 +20,7 @@ void lli_context_free(lli_context *c) {
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->ops->free(be, dev[i]);
     free(c->pos), free(c->tokens), free(c->seqs), free(c->logits), free(c->hidden), free(c->logit_row);
+    free(c->view_blocks), free(c->view_n_blocks);
     free(c->step_seqs), free(c->step_counts), free(c->step_tokens), free(c->out_entries);
     lli_model_release(c->model);
     free(c);

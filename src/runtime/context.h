@@ -13,6 +13,10 @@ struct lli_kv_cache;
 struct lli_context {
     const lli_model *model;
     struct lli_kv_cache *kv;
+    lli_kv_view kv_view;        /* the backends' view of kv, rebuilt every step */
+    const int32_t **view_blocks; /* its per-sequence arrays, for view_cap sequence ids */
+    int64_t *view_n_blocks;
+    int32_t view_cap;
     const lli_compute_ops *ops;
     void *exec;
     int max_batch;

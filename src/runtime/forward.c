@@ -96,7 +96,7 @@ static lli_status forward(lli_context *c, const float *hidden_in, int64_t n, int
                  c->w->freq_factors);
         op->rope(ex, c->k, c->pos, n, (int)HKV, (int)D, (int)hp->rope_dim, hp->rope_neox, c->theta_scale, c->freq_scale,
                  c->w->freq_factors);
-        lli_attn_args a = {c->q, c->k, c->v, c->att, n, c->seqs, c->pos, c->kv, l, (int)H, (int)HKV, (int)D,
+        lli_attn_args a = {c->q, c->k, c->v, c->att, n, c->seqs, c->pos, &c->kv_view, l, (int)H, (int)HKV, (int)D,
                            hp->sliding_window, 1.0f / sqrtf((float)D), c->att_scratch};
         TIMED(c->attention_ns, op->attention(ex, &a));
         TIMED(c->matmul_ns, op->matmul(ex, w->wo, c->att, c->xb, n, c->matmul_scratch));
@@ -149,6 +149,20 @@ static lli_status output_room(lli_context *c, int32_t n_out) {
     return LLI_OK;
 }
 
+/* Room for the backends' view of every sequence id the cache has. */
+static lli_status view_room(lli_context *c) {
+    int32_t n = c->kv->n_seqs;
+    if (n <= c->view_cap) return LLI_OK;
+    const int32_t **blocks = realloc(c->view_blocks, (size_t)n * sizeof *blocks);
+    if (!blocks) return lli_fail(LLI_E_NOMEM, "out of memory for the KV view of %d sequences", n);
+    c->view_blocks = blocks;
+    int64_t *counts = realloc(c->view_n_blocks, (size_t)n * sizeof *counts);
+    if (!counts) return lli_fail(LLI_E_NOMEM, "out of memory for the KV view of %d sequences", n);
+    c->view_n_blocks = counts;
+    c->view_cap = n;
+    return LLI_OK;
+}
+
 lli_status lli_decode(lli_context *c, const lli_batch *b) {
     if (!c || !b) return lli_fail(LLI_E_INVALID_ARG, "lli_decode: context or batch is NULL");
     LLI_TRY(check_batch(c, b));
@@ -173,8 +187,10 @@ lli_status lli_decode(lli_context *c, const lli_batch *b) {
      * step's outputs stay readable and the cache is as it was. */
     lli_status st = output_room(c, n_out);
     if (st == LLI_OK) st = lli_context_attention_room(c, positions);
+    if (st == LLI_OK) st = view_room(c);
     if (st == LLI_OK) st = lli_kv_reserve(c->kv, idp, cnt, n_ids);
     if (st != LLI_OK) return st;
+    lli_kv_view_fill(c->kv, &c->kv_view, c->view_blocks, c->view_n_blocks);
     n_out = 0;
     for (int32_t i = 0; i < b->n; i++) {
         c->tokens[i] = b->token[i];

@@ -468,3 +468,14 @@ lli_status lli_kv_seq_adopt(lli_kv_cache *kv, int64_t n_tokens, lli_seq_id *out)
     *out = id;
     return LLI_OK;
 }
+
+void lli_kv_view_fill(const lli_kv_cache *kv, lli_kv_view *view, const int32_t **blocks, int64_t *n_blocks) {
+    for (int32_t i = 0; i < kv->n_seqs; i++) {
+        const lli_kv_seq *s = &kv->seqs[i];
+        blocks[i] = s->active ? s->blocks : NULL;
+        n_blocks[i] = s->active ? s->n_blocks : 0;
+    }
+    *view = (lli_kv_view){.k = kv->k, .v = kv->v, .k_scale = kv->k_scale, .v_scale = kv->v_scale, .type = kv->type,
+                          .n_layer = kv->n_layer, .n_head_kv = kv->n_head_kv, .head_dim = kv->head_dim,
+                          .block_size = kv->block_size, .n_seqs = kv->n_seqs, .seq_blocks = blocks, .seq_n_blocks = n_blocks};
+}

@@ -3,7 +3,7 @@
 #include "backend/backend.h"
 
 __attribute__((visibility("default"))) void lli_backend_module_abi(lli_backend_abi *out) {
-    lli_backend_abi a = {LLI_BACKEND_ABI + 100, {1, 2, 3, 4, 5, 6, 7}};
+    lli_backend_abi a = {LLI_BACKEND_ABI + 100, {1, 2, 3, 4, 5, 6}};
     *out = a;
 }
 

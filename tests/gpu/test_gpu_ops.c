@@ -297,6 +297,9 @@ typedef struct attn_case {
 
 typedef struct pair_kv {
     lli_kv_cache c, g;
+    lli_kv_view vc, vg; /* what the backends see of c and g, as lli_decode builds it */
+    const int32_t **blocks_c, **blocks_g;
+    int64_t *n_blocks_c, *n_blocks_g;
 } pair_kv;
 
 static void kv_make(pair_kv *p, const attn_case *ac, int n_seqs, int64_t blocks_per_seq) {
@@ -343,9 +346,14 @@ static void kv_make(pair_kv *p, const attn_case *ac, int n_seqs, int64_t blocks_
         }
     }
     free(perm);
+    p->blocks_c = xmalloc((size_t)n_seqs * sizeof *p->blocks_c), p->blocks_g = xmalloc((size_t)n_seqs * sizeof *p->blocks_g);
+    p->n_blocks_c = xmalloc((size_t)n_seqs * sizeof *p->n_blocks_c), p->n_blocks_g = xmalloc((size_t)n_seqs * sizeof *p->n_blocks_g);
+    lli_kv_view_fill(&p->c, &p->vc, p->blocks_c, p->n_blocks_c);
+    lli_kv_view_fill(&p->g, &p->vg, p->blocks_g, p->n_blocks_g);
 }
 
 static void kv_free(pair_kv *p) {
+    free(p->blocks_c), free(p->blocks_g), free(p->n_blocks_c), free(p->n_blocks_g);
     lli_kv_cache *kvs[2] = {&p->c, &p->g};
     lli_backend *bes[2] = {cpu, gpu};
     for (int s = 0; s < 2; s++) {
@@ -367,9 +375,9 @@ static void attn_step(pair_kv *kv, const attn_case *ac, int layer, const int32_t
     int64_t max_pos = 1;
     for (int64_t t = 0; t < n; t++) max_pos = pos[t] + 1 > max_pos ? pos[t] + 1 : max_pos;
     void *scratch = malloc((size_t)cpu->ops->compute->attention_scratch(ecpu, n, max_pos, ac->head_dim));
-    lli_attn_args ca = {q.c, k.c, v.c, o.c, n, seq, pos, &kv->c, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
+    lli_attn_args ca = {q.c, k.c, v.c, o.c, n, seq, pos, &kv->vc, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
                         scale, scratch};
-    lli_attn_args ga = {q.g, k.g, v.g, o.g, n, seq, pos, &kv->g, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
+    lli_attn_args ga = {q.g, k.g, v.g, o.g, n, seq, pos, &kv->vg, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
                         scale, NULL};
     cpu->ops->compute->attention(ecpu, &ca);
     free(scratch);
@@ -594,7 +602,7 @@ static void test_errors(void) {
     int32_t seq[1] = {0};
     int64_t pos[1] = {16};
     float *q = poisoned(gpu, 128), *k = poisoned(gpu, 64), *v = poisoned(gpu, 64), *o = poisoned(gpu, 128);
-    lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.g, 0, 2, 1, 64, 0, 0.125f, NULL};
+    lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.vg, 0, 2, 1, 64, 0, 0.125f, NULL};
     gpu->ops->compute->attention(egpu, &a);
     lli_status st = gpu->ops->compute->finish(egpu);
     CHECK(st != LLI_OK && strstr(lli_last_error(), "outside"), "bad position: %d (%s)", st, lli_last_error());

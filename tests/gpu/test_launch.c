@@ -52,31 +52,34 @@ static void test_shapes(void) {
     CHECK(lli_cuda_gemm_tile_rows(1000, 1 << 20, 1 << 20) == 128, "tile: never less than 128 rows");
 }
 
-/* A cache with scattered block tables. */
-static lli_kv_cache *make_kv(int n_seqs, int64_t blocks_per_seq, int bs) {
-    lli_kv_cache *kv = calloc(1, sizeof *kv);
+/* A cache's view with scattered block tables. */
+static lli_kv_view *make_kv(int n_seqs, int64_t blocks_per_seq, int bs) {
+    lli_kv_view *kv = calloc(1, sizeof *kv);
     kv->n_layer = 3, kv->n_head_kv = 2, kv->head_dim = 64, kv->block_size = bs;
-    kv->n_blocks = n_seqs * blocks_per_seq;
+    int64_t n_blocks = n_seqs * blocks_per_seq;
     kv->n_seqs = n_seqs;
-    kv->seqs = calloc((size_t)n_seqs, sizeof *kv->seqs);
+    int32_t **tables = calloc((size_t)n_seqs, sizeof *tables);
+    int64_t *counts = calloc((size_t)n_seqs, sizeof *counts);
     for (int s = 0; s < n_seqs; s++) {
-        lli_kv_seq *q = &kv->seqs[s];
-        q->active = s != 3; /* sequence 3 is free */
-        q->n_blocks = blocks_per_seq;
-        q->blocks = malloc((size_t)blocks_per_seq * sizeof *q->blocks);
-        for (int64_t b = 0; b < blocks_per_seq; b++) q->blocks[b] = (int32_t)((b * n_seqs + s * 7 + 3) % kv->n_blocks);
+        if (s == 3) continue; /* no sequence 3 */
+        counts[s] = blocks_per_seq;
+        tables[s] = malloc((size_t)blocks_per_seq * sizeof *tables[s]);
+        for (int64_t b = 0; b < blocks_per_seq; b++) tables[s][b] = (int32_t)((b * n_seqs + s * 7 + 3) % n_blocks);
     }
+    kv->seq_blocks = (const int32_t *const *)tables;
+    kv->seq_n_blocks = counts;
     return kv;
 }
 
-static void free_kv(lli_kv_cache *kv) {
-    for (int s = 0; s < kv->n_seqs; s++) free(kv->seqs[s].blocks);
-    free(kv->seqs);
+static void free_kv(lli_kv_view *kv) {
+    for (int s = 0; s < kv->n_seqs; s++) free((void *)kv->seq_blocks[s]);
+    free((void *)kv->seq_blocks);
+    free((void *)kv->seq_n_blocks);
     free(kv);
 }
 
-/* Every (entry, key, layer, head) through the plan's tables equals lli_kv_row(). */
-static int rows_agree(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
+/* Every (entry, key, layer, head) through the plan's tables equals lli_kv_view_row(). */
+static int rows_agree(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
                       const lli_attn_plan *p, const void *buf) {
     const lli_attn_entry *e = (const lli_attn_entry *)((const char *)buf + p->off_entries);
     const int32_t *tables = (const int32_t *)((const char *)buf + p->off_table);
@@ -89,7 +92,7 @@ static int rows_agree(const lli_kv_cache *kv, const int32_t *seq, const int64_t 
                 for (int h = 0; h < kv->n_head_kv; h++) {
                     int64_t block = tables[e[i].table + k / kv->block_size];
                     int64_t got = ((block * kv->n_layer + layer) * kv->n_head_kv + h) * kv->block_size + k % kv->block_size;
-                    if (got != lli_kv_row(kv, &kv->seqs[seq[i]], k, layer, h)) return 0;
+                    if (got != lli_kv_view_row(kv, kv->seq_blocks[seq[i]], k, layer, h)) return 0;
                 }
     }
     return 1;
@@ -105,7 +108,7 @@ static int map_clean(const lli_attn_work *w) {
 /* A long prefill chunk and a wide decode step: the same tables as entry-by-entry lli_kv_row(). The
  * planning is one pass over the entries (it was quadratic: 0.5 s on the host at 8192 entries). */
 static void test_attention_plan_large(void) {
-    lli_kv_cache *kv = make_kv(300, 600, 16);
+    lli_kv_view *kv = make_kv(300, 600, 16);
     int64_t n = 8192;
     int32_t *seq = malloc((size_t)n * sizeof *seq);
     int64_t *pos = malloc((size_t)n * sizeof *pos);
@@ -135,7 +138,7 @@ static void test_attention_plan_large(void) {
 }
 
 static void test_attention_plan(void) {
-    lli_kv_cache *kv = make_kv(6, 40, 16);
+    lli_kv_view *kv = make_kv(6, 40, 16);
     int32_t seq[600];
     int64_t pos[600];
     lli_attn_plan p;
