@@ -42,6 +42,14 @@ def default_threads(threads: Optional[int]) -> int:
         return 0
 
 
+def _int32(value, name: str) -> int:
+    """value as a C int32_t argument: ctypes would wrap a larger int silently (2**31 -> -2**31)."""
+    v = int(value)
+    if not -2**31 <= v < 2**31:
+        raise ValueError(f"{name} {v} does not fit a 32-bit C int")
+    return v
+
+
 def _out_p(ctype):
     v = ctype()
     return v, ctypes.byref(v)
@@ -488,7 +496,7 @@ class Sampler(_Handle):
         return self._add("lli_sampler_add_temperature", float(temp))
 
     def top_k(self, k: int) -> "Sampler":
-        return self._add("lli_sampler_add_top_k", int(k))
+        return self._add("lli_sampler_add_top_k", _int32(k, "top_k"))
 
     def top_p(self, p: float) -> "Sampler":
         return self._add("lli_sampler_add_top_p", float(p))
@@ -498,7 +506,8 @@ class Sampler(_Handle):
 
     def penalties(self, last_n: int = 64, repeat: float = 1.0, frequency: float = 0.0,
                   presence: float = 0.0) -> "Sampler":
-        return self._add("lli_sampler_add_penalties", int(last_n), float(repeat), float(frequency), float(presence))
+        return self._add("lli_sampler_add_penalties", _int32(last_n, "penalty_last_n"), float(repeat), float(frequency),
+                         float(presence))
 
     def dist(self, seed: int) -> "Sampler":
         return self._add("lli_sampler_add_dist", int(seed) & 0xFFFFFFFFFFFFFFFF)
