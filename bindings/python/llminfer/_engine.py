@@ -109,16 +109,33 @@ def _view_floats(ptr, n: int, owner) -> memoryview:
 
 
 class _Handle:
-    """One owned C handle. Subclasses set _kind and _free."""
+    """One owned C handle. Subclasses set _kind and _free.
+
+    `parents` are the handles this one was made from (a cache's model; a context's model and cache).
+    The C library needs a parent freed after everything made from it, and at interpreter exit (or when
+    a reference cycle is collected) Python finalizes objects in no particular order and has already
+    emptied the weak references by which a parent finds its dependents. So a child holds strong
+    references to its parents and counts itself in them; a parent closed while children still live
+    is closed for Python at once, but its C handle is freed only when the last child's is. The free
+    function is taken when the handle is made, so that freeing at shutdown does not depend on module
+    globals that the interpreter may have cleared by then."""
 
     _kind = "object"
     _free = ""
 
-    def __init__(self, handle, lock=None):
+    def __init__(self, handle, lock=None, parents=()):
+        self._free_fn = getattr(_L, self._free)
         self._h = ctypes.c_void_p(handle) if handle else None
         self._lock = lock if lock is not None else threading.RLock()
         self._dependents = weakref.WeakSet()
         self._closing = False
+        self._parents = tuple(parents)
+        self._children = 0  # children whose C handles are not freed yet
+        self._unfreed: Optional[ctypes.c_void_p] = None  # closed, but freed after the last child
+        for parent in self._parents:
+            with parent._lock:
+                parent._children += 1
+                parent._dependents.add(self)
 
     def _handle(self) -> ctypes.c_void_p:
         h = self._h
@@ -139,9 +156,20 @@ class _Handle:
             for dep in list(self._dependents):
                 dep.close()
             h, self._h = self._h, None
-            if h is not None:
-                getattr(_L, self._free)(h)
+            self._unfreed = h
+            self._free_if_unused()
             self._after_close()
+
+    def _free_if_unused(self) -> None:
+        # Called with self._lock held, when this handle was closed or a child's C handle was freed.
+        if self._unfreed is None or self._children > 0:
+            return
+        h, self._unfreed = self._unfreed, None
+        self._free_fn(h)
+        for parent in self._parents:
+            with parent._lock:
+                parent._children -= 1
+                parent._free_if_unused()
 
     def _after_close(self) -> None:
         pass
@@ -155,14 +183,8 @@ class _Handle:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown may have taken the library already
+        except Exception:  # noqa: BLE001 - nothing can be raised from a finalizer
             pass
-
-
-def _register(parent, child) -> None:
-    deps = getattr(parent, "_dependents", None)
-    if deps is not None:
-        deps.add(child)
 
 
 class KVState(_Handle):
@@ -226,14 +248,13 @@ class KVCache(_Handle):
             _call("lli_kv_cache_create", model._handle(), params, ctypes.byref(out))
         finally:
             _L.lli_kv_cache_params_free(params)
-        super().__init__(out.value)
+        super().__init__(out.value, parents=(model,))
         self.model = model
         self.capacity = int(capacity)
         self.block_size = int(block_size)
         self.type = type
         self._seqs = set()
         self.total_blocks = self.free_blocks  # an empty cache: every block is free
-        _register(model, self)
 
     # -- sequences ---------------------------------------------------------------------------------
     def create_seq(self) -> int:
@@ -604,7 +625,7 @@ class Context(_Handle):
             if own:
                 kv.close()
             raise
-        super().__init__(out.value, lock=kv._lock)  # decoding writes the cache: one lock for both
+        super().__init__(out.value, lock=kv._lock, parents=(model, kv))  # decoding writes the cache: one lock
         self.model = model
         self.kv = kv
         self.max_batch = int(max_batch)
@@ -612,8 +633,6 @@ class Context(_Handle):
         self._n_vocab = model.n_vocab if not model.vocab_only else 0
         self._n_embd = model.n_embd
         self._batch: Optional[Batch] = None
-        _register(model, self)
-        _register(kv, self)
 
     def _after_close(self) -> None:
         if self._batch is not None:
