@@ -27,6 +27,15 @@ echo "== Python tests"
 LLMINFER_LIBRARY="$root/build/libllminfer.so" python3 -m pytest -q tests/python
 passed
 
+echo "== Python package: pip install into a fresh venv (meson-python builds the library), imported from /"
+python3 -m venv "$stage/venv"
+"$stage/venv/bin/pip" install --quiet ./bindings/python
+# No variable set, run from /: the package must find its own copy of the library.
+got=$(cd / && env -u LLMINFER_LIBRARY -u PYTHONPATH "$stage/venv/bin/python" -c \
+    'import llminfer, sys; assert llminfer.library_path().startswith(sys.prefix), llminfer.library_path(); print(llminfer.__version__)')
+echo "llminfer $got"
+[ "$got" = "$(lib/version.sh)" ]
+
 echo "== C tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 [ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null

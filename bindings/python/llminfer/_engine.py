@@ -15,6 +15,7 @@ import codecs
 import ctypes
 import os
 import threading
+import time
 import weakref
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
@@ -595,6 +596,65 @@ class TextStream:
         return text
 
 
+class Generation:
+    """What generate() returns: an iterator over the generated text as it comes (pieces of whole UTF-8
+    characters), which also tells, once it has ended:
+
+    - finish_reason: "stop" (end of sequence, a stop token or a stop string) or "length" (max_tokens
+      reached); None while it runs, or when it was closed before the end;
+    - usage: {"prompt_tokens", "completion_tokens", "total_tokens"} (as far as it got);
+    - timings: {"prompt_ms", "generation_ms", "prompt_tokens_per_s", "generation_tokens_per_s"}: the
+      prompt's prefill, then sampling and decoding the completion (time spent by the caller between
+      pieces is not counted);
+    - text: everything yielded so far. read() consumes the rest and returns the whole text."""
+
+    def __init__(self):
+        self.finish_reason: Optional[str] = None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.prompt_ns = 0
+        self.generation_ns = 0
+        self._pieces = []
+        self._it: Optional[Iterator[str]] = None
+
+    def __iter__(self) -> "Generation":
+        return self
+
+    def __next__(self) -> str:
+        piece = next(self._it)
+        self._pieces.append(piece)
+        return piece
+
+    def close(self) -> None:
+        """Stop early, freeing what the generation holds (its KV sequence)."""
+        self._it.close()
+
+    def read(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self._pieces)
+
+    @property
+    def usage(self) -> Dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+    @property
+    def timings(self) -> Dict[str, float]:
+        def rate(n, ns):
+            return n * 1e9 / ns if ns else 0.0
+        return {"prompt_ms": self.prompt_ns / 1e6, "generation_ms": self.generation_ns / 1e6,
+                "prompt_tokens_per_s": rate(self.prompt_tokens, self.prompt_ns),
+                "generation_tokens_per_s": rate(self.completion_tokens, self.generation_ns)}
+
+    def __repr__(self) -> str:
+        return f"<llminfer.Generation finish_reason={self.finish_reason!r} usage={self.usage}>"
+
+
 class Context(_Handle):
     """An inference context (lli_context) decoding into a KV cache.
 
@@ -712,16 +772,18 @@ class Context(_Handle):
 
     def generate_tokens(self, prompt, max_tokens: int = 64, *, sampler: Optional[Sampler] = None,
                         stop_tokens: Optional[Iterable[int]] = None, seq: Optional[int] = None,
-                        **sampling) -> Iterator[int]:
+                        result: Optional[Generation] = None, **sampling) -> Iterator[int]:
         """Yield up to max_tokens generated token ids for a prompt (a str, tokenized with the model's
         special tokens, or token ids). Stops at the end-of-sequence token (or any of stop_tokens).
 
         A new sequence is made and freed when the generator ends or is closed, unless `seq` (an
         existing, empty or continued sequence) is given. Sampling options are those of
-        Sampler.from_options(); a given sampler is used as it is."""
+        Sampler.from_options(); a given sampler is used as it is. `result` (a Generation) gets the
+        finish reason, token counts and times."""
         ids = self.model.tokenize(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise ValueError("the prompt gives no tokens")
+        rec = result if result is not None else Generation()
         stops = set(stop_tokens) if stop_tokens is not None else ({self.model.eos} - {-1})
         own_sampler = sampler is None
         smp = Sampler.from_options(**sampling) if own_sampler else sampler
@@ -729,21 +791,36 @@ class Context(_Handle):
         s = self.kv.create_seq() if own_seq else int(seq)
         try:
             pos = self.kv.length(s)
+            t0 = time.perf_counter_ns()
             entry = self.prefill(ids, s, pos)
+            rec.prompt_ns += time.perf_counter_ns() - t0
+            rec.prompt_tokens += len(ids)
             pos += len(ids)
             batch = self._step_batch()
+            if max_tokens <= 0:
+                rec.finish_reason = "length"
+                return
             for n in range(max_tokens):
+                t0 = time.perf_counter_ns()
                 tok = smp.sample(self, entry)
                 if tok in stops:
+                    rec.generation_ns += time.perf_counter_ns() - t0
+                    rec.finish_reason = "stop"
                     return
                 smp.accept(tok)
+                rec.generation_ns += time.perf_counter_ns() - t0
+                rec.completion_tokens += 1
+                if n + 1 == max_tokens:
+                    rec.finish_reason = "length"
                 yield tok
                 if n + 1 == max_tokens:
                     return
+                t0 = time.perf_counter_ns()
                 batch.clear()
                 entry = batch.add(tok, s, pos, True)
                 pos += 1
                 self.decode(batch)
+                rec.generation_ns += time.perf_counter_ns() - t0
         finally:
             if own_seq and not self.closed:
                 self.kv.free(s)
@@ -751,21 +828,28 @@ class Context(_Handle):
                 smp.close()
 
     def generate(self, prompt, max_tokens: int = 64, *, stop: Optional[Iterable[str]] = None,
-                 **options) -> Iterator[str]:
-        """Yield generated text as it comes (pieces of whole UTF-8 characters), stopping at the end
-        of sequence, after max_tokens tokens, or before any of the `stop` strings. Options: those of
+                 **options) -> Generation:
+        """Generated text as it comes (pieces of whole UTF-8 characters), stopping at the end of
+        sequence, after max_tokens tokens, or before any of the `stop` strings: a Generation, which
+        iterates over the pieces and then tells finish_reason, usage and timings. Options: those of
         generate_tokens() (sampler, stop_tokens, seq) and Sampler.from_options() (temperature, top_k,
         top_p, min_p, seed, repeat_penalty, frequency_penalty, presence_penalty, penalty_last_n)."""
+        result = Generation()
+        result._it = self._generate_text(prompt, max_tokens, stop, result, options)
+        return result
+
+    def _generate_text(self, prompt, max_tokens, stop, result: Generation, options) -> Iterator[str]:
         if isinstance(stop, str):
             stop = [stop]
         stream = TextStream(self.model, stop)
-        gen = self.generate_tokens(prompt, max_tokens, **options)
+        gen = self.generate_tokens(prompt, max_tokens, result=result, **options)
         try:
             for tok in gen:
                 text = stream.push(tok)
                 if text:
                     yield text
                 if stream.stopped:
+                    result.finish_reason = "stop"
                     return
             tail = stream.flush()
             if tail:
