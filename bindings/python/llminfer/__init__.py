@@ -1,4 +1,5 @@
-"""Python bindings for libllminfer (ctypes; no compile step).
+"""Python bindings for libllminfer through ctypes. `pip install ./bindings/python` builds the library
+and puts a copy in the package; see _lib.load() for where else it is looked for.
 
 >>> import llminfer
 >>> with llminfer.Model.load("models/smollm2-135m") as m:
