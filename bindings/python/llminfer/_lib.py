@@ -108,6 +108,23 @@ _SIGNATURES = {
     "lli_sampler_add_dist": (c_status, [_P, ctypes.c_uint64]),
     "lli_sampler_sample": (c_status, [_P, _P, ctypes.c_int32, _I32P]),
     "lli_sampler_accept": (c_status, [_P, ctypes.c_int32]),
+    # The C scheduler (the header's experimental section: it may still change). Declared so that it
+    # can be called through the loaded library; llminfer.scheduler is the Python scheduler.
+    "lli_sched_params_create": (c_status, [_PP]),
+    "lli_sched_params_free": (None, [_P]),
+    "lli_sched_params_set_budget": (c_status, [_P, ctypes.c_int32]),
+    "lli_sched_params_set_max_running": (c_status, [_P, ctypes.c_int32]),
+    "lli_sched_params_set_preempt": (c_status, [_P, ctypes.c_int]),
+    "lli_sched_params_set_prefix_cache": (c_status, [_P, ctypes.c_int]),
+    "lli_sched_create": (c_status, [_P, _P, _PP]),
+    "lli_sched_free": (None, [_P]),
+    "lli_sched_add": (c_status, [_P, _I32P, ctypes.c_int64, ctypes.c_int64, _I64P]),
+    "lli_sched_step": (c_status, [_P, _P, _I32P]),
+    "lli_sched_ready": (c_status, [_P, ctypes.c_int32, _I64P, _I32P]),
+    "lli_sched_append": (c_status, [_P, ctypes.c_int64, ctypes.c_int32]),
+    "lli_sched_finish": (c_status, [_P, ctypes.c_int64]),
+    "lli_sched_stat": (c_status, [_P, ctypes.c_int, _I64P]),
+    "lli_sched_request_stat": (c_status, [_P, ctypes.c_int64, ctypes.c_int, _I64P]),
 }
 
 #: Every C function the package binds, by name.
