@@ -40,6 +40,17 @@ SCRIPTS = {
         def f():
             return h
         """,
+    "an engine still stepping on its thread": """
+        import time
+        from llminfer.scheduler import Engine, Request, Scheduler
+        m = llminfer.Model.load(sys.argv[1])
+        engine = Engine(Scheduler(m, kv_capacity=256, token_budget=16)).start()
+        r = engine.submit(Request(m.tokenize("Once upon a time"), 200))
+        while len(r.output) < 2:
+            time.sleep(0.01)
+        def f():
+            pass
+        """,
     "only a cache and a context, the model's name dropped": """
         kv = llminfer.KVCache(llminfer.Model.load(sys.argv[1]), 128)
         ctx = llminfer.Context(kv.model, kv)
