@@ -10,6 +10,58 @@
 
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
+/* Invalid UTF-8 and NUL bytes: tokenizing never fails or reads past the text (the sanitizer build
+ * checks the reads), and the tokens decode to what llama.cpp makes of the bytes. SentencePiece
+ * keeps every byte (byte fallback); byte-level BPE reads the text as llama.cpp does: a byte that
+ * does not start a well-formed sequence is U+FFFD, overlong forms and surrogates are decoded as
+ * they stand, and a sequence above U+10FFFF (on which llama.cpp throws) is U+FFFD. */
+static void run_invalid_utf8(const lli_model *m, const char *gguf, int spm) {
+    static const struct {
+        const char *in, *bpe;
+        size_t in_len, bpe_len;
+    } cases[] = {
+#define C(a, b) {a, b, sizeof a - 1, sizeof b - 1}
+        C("A\xff", "A\xef\xbf\xbd"),
+        C("\xff", "\xef\xbf\xbd"),
+        C("\xf4\x9b\xbc\x98", "\xef\xbf\xbd"),
+        C("x\xf7\xbf\xbf\xbf!", "x\xef\xbf\xbd!"),
+        C("\xc0\x80", "\0"),
+        C("a\xe0\x80\xaf b", "a/ b"),
+        C("\xf0\x80\x80\xaf", "/"),
+        C("\x80", "\xef\xbf\xbd"),
+        C("a\x80\xbf" "b", "a\xef\xbf\xbd\xef\xbf\xbd" "b"),
+        C("ab\xe2\x82", "ab\xef\xbf\xbd\xef\xbf\xbd"),
+        C("end \xf0\x9f\x98", "end \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"),
+        C("\xed\xa0\x80", "\xed\xa0\x80"),
+        C("lo\xed\xbf\xbfw", "lo\xed\xbf\xbfw"),
+        C("a\0b", "a\0b"),
+        C("\0\0 \0", "\0\0 \0"),
+        C("<s>\xff</s>\xc3", "<s>\xef\xbf\xbd</s>\xef\xbf\xbd"),
+        C("\xfe\xfe\xfe\xfe\xfe", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"),
+#undef C
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int special = 0; special < 2; special++) {
+            /* A copy of exactly the input's length, so that ASan sees any read past it. */
+            char *in = malloc(cases[c].in_len ? cases[c].in_len : 1);
+            memcpy(in, cases[c].in, cases[c].in_len);
+            lli_token toks[64];
+            size_t n = 0, nb = 0;
+            lli_status st = lli_tokenize(m, in, cases[c].in_len, 0, special, toks, 64, &n);
+            CHECK(st == LLI_OK && n > 0, "%s: invalid UTF-8 case %zu (special %d): %d %s", gguf, c, special, st,
+                  lli_last_error());
+            char back[256];
+            st = lli_detokenize(m, toks, st == LLI_OK ? n : 0, 0, back, sizeof back, &nb);
+            const char *want = spm ? cases[c].in : cases[c].bpe;
+            size_t want_len = spm ? cases[c].in_len : cases[c].bpe_len;
+            /* SentencePiece puts a space in front of the text (and after each special token). */
+            int same = st == LLI_OK && nb == want_len + (size_t)spm && !memcmp(back + spm, want, want_len);
+            if (spm && special && c == 15) same = st == LLI_OK && nb == 11 && !memcmp(back, "<s> \xff</s> \xc3", 11);
+            CHECK(same, "%s: invalid UTF-8 case %zu (special %d) decodes to %zu bytes", gguf, c, special, nb);
+            free(in);
+        }
+}
+
 static void run_vectors(const char *scratch, const char *gguf) {
     char dir[4096], path[4096];
     snprintf(dir, sizeof dir, "%s/%s.dir", scratch, strrchr(gguf, '/') ? strrchr(gguf, '/') + 1 : gguf);
@@ -61,6 +113,7 @@ static void run_vectors(const char *scratch, const char *gguf) {
         line = eol + 1;
     }
     CHECK(cases >= 40, "%s: only %d cases", gguf, cases);
+    run_invalid_utf8(m, gguf, spm);
     printf("%s: %d cases\n", gguf, cases);
 
     /* Buffers that are too small say how much is needed and write nothing past the end. */
