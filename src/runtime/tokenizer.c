@@ -437,17 +437,28 @@ static int reserve(void *p, size_t *cap, size_t n, size_t sz) {
 
 /* ---- merging ----------------------------------------------------------------------------------
  *
- * Both models merge adjacent symbols greedily, best pair first and leftmost among equals; the
- * symbols are a linked list, and each step scans every pair. */
+ * Both models merge adjacent symbols greedily, best pair first and leftmost among equals. The
+ * candidate pairs sit in a binary heap (as in SentencePiece and llama.cpp) and the symbols in a
+ * linked list, so a piece of n symbols costs O(n log n): a pair taken from the heap is still
+ * current when both of its symbols have the lengths they had when it was pushed, as symbols only
+ * ever grow (by absorbing their right neighbour) or disappear (length 0). */
 
 typedef struct sym {
     int32_t prev, next;
     uint32_t start, len;
 } sym;
 
+typedef struct pair {
+    float key;            /* lower first: the merge rank, or minus the SentencePiece score */
+    uint32_t left, right; /* symbol indices */
+    uint32_t llen, rlen;  /* their lengths when the pair was pushed */
+} pair;
+
 typedef struct work {
     sym *syms;
     size_t syms_cap;
+    pair *heap;
+    size_t heap_n, heap_cap;
     char *text, *scratch;
     size_t text_cap, scratch_cap;
     uint32_t *cps, *units;
@@ -457,28 +468,66 @@ typedef struct work {
 } work;
 
 static void work_free(work *w) {
-    free(w->syms), free(w->text), free(w->scratch), free(w->cps), free(w->units);
+    free(w->syms), free(w->heap), free(w->text), free(w->scratch), free(w->cps), free(w->units);
     free(w->chunks[0]), free(w->chunks[1]);
 }
 
-/* key_of gives a pair's key (lower merges first), or returns 0 when the pair does not merge. */
+static int pair_before(const pair *a, const pair *b) {
+    return a->key < b->key || (a->key == b->key && a->left < b->left);
+}
+
+static int heap_push(work *w, pair p) {
+    if (reserve(&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap)) return -1;
+    size_t i = w->heap_n++;
+    while (i && pair_before(&p, &w->heap[(i - 1) / 2])) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = p;
+    return 0;
+}
+
+static pair heap_pop(work *w) {
+    pair top = w->heap[0], last = w->heap[--w->heap_n];
+    size_t i = 0, n = w->heap_n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && pair_before(&w->heap[c + 1], &w->heap[c])) c++;
+        if (!pair_before(&w->heap[c], &last)) break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (n) w->heap[i] = last;
+    return top;
+}
+
+/* Split the symbols at w->text (n of them, linked in order) into symbols by merging the best pairs;
+ * key_of gives a pair's key, or returns 0 when the pair does not merge. */
 typedef int (*pair_key_fn)(const lli_tokenizer *t, work *w, const sym *l, const sym *r, float *key);
 
+static int try_pair(const lli_tokenizer *t, work *w, int32_t l, int32_t r, pair_key_fn key_of) {
+    if (l < 0 || r < 0) return 0;
+    float key;
+    if (!key_of(t, w, &w->syms[l], &w->syms[r], &key)) return 0;
+    return heap_push(w, (pair){key, (uint32_t)l, (uint32_t)r, w->syms[l].len, w->syms[r].len});
+}
+
 static int merge_all(const lli_tokenizer *t, work *w, size_t n, pair_key_fn key_of) {
-    if (!n) return 0;
-    for (;;) {
-        int32_t best = -1;
-        float best_key = 0, key;
-        for (int32_t i = 0; w->syms[i].next != -1; i = w->syms[i].next)
-            if (key_of(t, w, &w->syms[i], &w->syms[w->syms[i].next], &key) && (best < 0 || key < best_key))
-                best = i, best_key = key;
-        if (best < 0) return 0;
-        sym *l = &w->syms[best], *r = &w->syms[l->next];
+    w->heap_n = 0;
+    for (size_t i = 1; i < n; i++)
+        if (try_pair(t, w, (int32_t)i - 1, (int32_t)i, key_of)) return -1;
+    while (w->heap_n) {
+        pair p = heap_pop(w);
+        sym *l = &w->syms[p.left], *r = &w->syms[p.right];
+        if (!l->len || !r->len || l->len != p.llen || r->len != p.rlen) continue; /* stale */
         l->len += r->len;
         r->len = 0;
         l->next = r->next;
-        if (r->next >= 0) w->syms[r->next].prev = best;
+        if (r->next >= 0) w->syms[r->next].prev = (int32_t)p.left;
+        if (try_pair(t, w, l->prev, (int32_t)p.left, key_of) || try_pair(t, w, (int32_t)p.left, l->next, key_of)) return -1;
     }
+    return 0;
 }
 
 /* ---- byte-level BPE ----------------------------------------------------------------------------- */
