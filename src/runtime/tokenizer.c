@@ -1,10 +1,10 @@
 #include "runtime/tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 32
-#include <ctype.h>
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/error.h"
 #include "base/le.h"
@@ -39,6 +39,7 @@ struct lli_tokenizer {
     } regex[5];               /* applied in turn */
     int n_regex;
     lli_token *specials;      /* control, user-defined and unknown tokens, longest first */
+    uint8_t *strip;           /* per entry of specials: STRIP_LEFT / STRIP_RIGHT */
     uint32_t n_specials;
     lli_token byte_token[256]; /* SPM: <0xXX>; BPE: the token of the byte's character */
     int byte_of_cp[324];      /* BPE: code point -> byte, -1 if none */
@@ -304,7 +305,41 @@ static size_t utf8_len(const char *s, size_t left) {
 
 static int cmp_specials_len(const void *a, const void *b, void *arg);
 
-lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_tokenizer *s, lli_tokenizer **out) {
+enum { STRIP_LEFT = 1, STRIP_RIGHT = 2 };
+
+/* Whitespace next to a special token that the token swallows. llama.cpp decides this by the
+ * model's name and pre-tokenizer, not from the GGUF: Phi-3's special tokens (except <unk>, <s>
+ * and <|endoftext|>, and with </s>) swallow the whitespace after them; the mask token of Jina v2
+ * and ModernBERT the whitespace before it. */
+static int contains_ci(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (!strncasecmp(hay, needle, n)) return 1;
+    return 0;
+}
+
+static void set_strip(lli_tokenizer *t, const char *text, int flag, int on) {
+    for (uint32_t k = 0; k < t->n_specials; k++)
+        if (tok_len(t, t->specials[k]) == strlen(text) && !memcmp(tok_text(t, t->specials[k]), text, strlen(text)))
+            t->strip[k] = (uint8_t)(on ? t->strip[k] | flag : t->strip[k] & ~flag);
+}
+
+static void choose_strips(lli_tokenizer *t, const char *name, const char *pre) {
+    if (strstr(pre, "jina-v2-de") || strstr(pre, "jina-v2-es") || strstr(pre, "jina-v2-code")) {
+        set_strip(t, "<mask>", STRIP_LEFT, 1);
+    } else if (contains_ci(name, "phi-3") || contains_ci(name, "phi3")) {
+        for (uint32_t k = 0; k < t->n_specials; k++) t->strip[k] |= STRIP_RIGHT;
+        set_strip(t, "</s>", STRIP_RIGHT, 1); /* (a no-op where </s> is already special) */
+        set_strip(t, "<unk>", STRIP_RIGHT, 0);
+        set_strip(t, "<s>", STRIP_RIGHT, 0);
+        set_strip(t, "<|endoftext|>", STRIP_RIGHT, 0);
+    } else if (contains_ci(name, "modern-bert")) {
+        set_strip(t, "[MASK]", STRIP_LEFT, 1);
+    }
+}
+
+lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_tokenizer *s, const char *model_name,
+                                lli_tokenizer **out) {
     *out = NULL;
     if (!data || len < 16 || memcmp(data, "LLITOK1", 8))
         return lli_fail(LLI_E_FORMAT, "tokenizer fragment: bad magic or too short");
@@ -381,6 +416,9 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
             qsort_r(t->specials, t->n_specials, sizeof *t->specials, cmp_specials_len, t);
             lli_token *fit = realloc(t->specials, (t->n_specials ? t->n_specials : 1) * sizeof *fit);
             if (fit) t->specials = fit;
+            t->strip = calloc(t->n_specials ? t->n_specials : 1, 1);
+            if (!t->strip) st = lli_fail(LLI_E_NOMEM, "out of memory");
+            else choose_strips(t, model_name ? model_name : "", s->pre);
         }
     }
     if (st != LLI_OK) {
@@ -405,6 +443,7 @@ void lli_tokenizer_free(lli_tokenizer *t) {
     free(t->token_map.slots);
     free(t->merge_map.slots);
     free(t->specials);
+    free(t->strip);
     free(t->tokens);
     free(t->merges);
     free(t);
@@ -716,10 +755,14 @@ static int frag_push(frag **v, size_t *cap, size_t *n, frag f) {
     return 0;
 }
 
+/* isspace() in the C locale, as llama.cpp tests it. */
+static int is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 /* Special tokens are taken out of the raw text before anything else, as llama.cpp does: each in
  * turn, longest first, at every place it occurs in what is still raw text. User-defined tokens
  * are always matched (Hugging Face's added tokens, such as GPT-NeoX's runs of spaces); control and
- * unknown tokens only when the caller parses special tokens. */
+ * unknown tokens only when the caller parses special tokens. Some swallow the whitespace next to
+ * them (choose_strips). */
 static lli_status partition(const lli_tokenizer *t, const char *text, size_t len, int parse_special, frag **out,
                             size_t *n_out) {
     frag *cur = NULL, *next = NULL;
@@ -740,10 +783,14 @@ static lli_status partition(const lli_tokenizer *t, const char *text, size_t len
             size_t pos = cur[f].off, end = cur[f].off + cur[f].len;
             const char *hit;
             while (pos < end && (hit = memmem(text + pos, end - pos, needle, nl))) {
-                size_t at = (size_t)(hit - text);
-                if (at > pos && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, at - pos})) goto nomem;
+                size_t at = (size_t)(hit - text), left = at;
+                if (t->strip[k] & STRIP_LEFT)
+                    while (left > pos && is_ascii_space(text[left - 1])) left--;
+                if (left > pos && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, left - pos})) goto nomem;
                 if (frag_push(&next, &cap_next, &n_next, (frag){sp, at, nl})) goto nomem;
                 pos = at + nl;
+                if (t->strip[k] & STRIP_RIGHT)
+                    while (pos < end && is_ascii_space(text[pos])) pos++;
             }
             if (pos < end && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, end - pos})) goto nomem;
         }
