@@ -440,7 +440,7 @@ LLI_API lli_status lli_convert_gguf(const char *gguf_path, const char *out_dir, 
  *                      which is read as llama.cpp reads it: SentencePiece vocabularies keep every byte
  *                      (byte tokens), byte-level BPE reads a byte that does not start a well-formed
  *                      sequence, and a sequence above U+10FFFF, as U+FFFD.
- * @param text_len      Bytes of text.
+ * @param text_len      Bytes of text, at most 256 MiB (::LLI_E_INVALID_ARG beyond).
  * @param add_special   Non-zero to add the model's BOS/EOS tokens as its tokenizer says.
  * @param parse_special Non-zero to turn control-token texts ("<|im_start|>") into their tokens;
  *                      user-defined (added) tokens are matched whole either way, as in llama.cpp.

@@ -191,6 +191,8 @@ static void run_api_edges(const lli_model *m, const char *gguf) {
     CHECK(st == LLI_E_BUFFER_TOO_SMALL && need > 1 && two[1] == -7, "small buffer: %d %zu", st, need);
     CHECK_FAILS(lli_token_to_piece(m, 1 << 30, NULL, 0, &need), LLI_E_INVALID_ARG, "outside the vocabulary");
     CHECK_FAILS(lli_tokenize(m, NULL, 3, 0, 0, NULL, 0, &need), LLI_E_INVALID_ARG, "NULL");
+    /* Longer than one call takes: refused before any byte is read. */
+    CHECK_FAILS(lli_tokenize(m, "x", ((size_t)256 << 20) + 1, 0, 0, NULL, 0, &need), LLI_E_INVALID_ARG, "256 MiB");
     int64_t bos = -1;
     lli_model_info_int(m, LLI_INFO_TOKEN_BOS, &bos);
     st = lli_tokenize(m, "Hi", 2, 1, 0, two, 2, &need);

@@ -659,7 +659,6 @@ static lli_status split_chunks(const lli_tokenizer *t, int r, const uint32_t *su
 
 /* Byte-level BPE on raw text: code points, pre-tokenizer pieces, then each piece merged. */
 static lli_status bpe_text(const lli_tokenizer *t, work *w, const char *text, size_t len, sink *out) {
-    if (len > UINT32_MAX) return lli_fail(LLI_E_INVALID_ARG, "text of %zu bytes is longer than 4 GiB", len);
     if (reserve(&w->cps, &w->cps_cap, len, sizeof *w->cps) || reserve(&w->units, &w->units_cap, len, sizeof *w->units) ||
         reserve(&w->chunks[0], &w->chunks_cap[0], 1, sizeof(uint32_t)))
         return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
@@ -809,12 +808,19 @@ nomem:
     return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
 }
 
+/* Symbols are indexed and placed with 32-bit numbers; a byte can grow to 6 bytes of byte-level
+ * characters (3 of U+FFFD, each 2), so this bounds what one call takes. */
+#define MAX_TEXT ((size_t)256 << 20)
+
 lli_status lli_tokenizer_encode(const lli_tokenizer *t, const char *text, size_t len, int add_special,
                                 int parse_special, lli_token *out, size_t cap, size_t *n_out) {
     sink s = {out, cap, 0};
     frag *frags = NULL;
     size_t n_frags = 0;
     *n_out = 0;
+    if (len > MAX_TEXT)
+        return lli_fail(LLI_E_INVALID_ARG, "text of %zu bytes is longer than the %zu MiB one call can tokenize", len,
+                        MAX_TEXT >> 20);
     LLI_TRY(partition(t, text, len, parse_special, &frags, &n_frags));
     work w = {0};
     lli_status st = LLI_OK;
