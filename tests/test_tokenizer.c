@@ -4,7 +4,9 @@
  * usage: test_tokenizer SCRATCH_DIR SPEC...
  *   VOCAB.gguf             vectors from VOCAB.gguf.inp and VOCAB.gguf.out beside it
  *   VOCAB.gguf,INP,OUT     vectors from INP and OUT
- *   VOCAB.gguf,RANDOM.tsv  random strings and llama.cpp's ids, with special parsing off and on */
+ *   VOCAB.gguf,RANDOM.tsv  random strings and llama.cpp's ids, with special parsing off and on
+ * Texts are copied to buffers of exactly their length, so that the sanitizer build catches any
+ * read past them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,7 +143,8 @@ static void run_vectors(const lli_model *m, const char *gguf, const char *inp_pa
 
 static int hex_val(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
 
-/* Lines "SPECIAL<TAB>HEX<TAB>IDS" made by scripts/make-tokenizer-goldens.py. */
+/* Lines "HEX<TAB>IDS<TAB>IDS" made by scripts/make-tokenizer-goldens.py: a text and llama.cpp's
+ * ids for it with special parsing off, then on. */
 static void run_random(const lli_model *m, const char *gguf, const char *tsv) {
     size_t len;
     char *data = test_read_file(tsv, &len);
@@ -154,31 +157,36 @@ static void run_random(const lli_model *m, const char *gguf, const char *tsv) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
         if (line[0] == '#') continue;
-        char *hex = strchr(line, '\t'), *ids = hex ? strchr(hex + 1, '\t') : NULL;
-        CHECK(hex && ids, "%s: malformed line %d", tsv, lines);
-        if (!hex || !ids) break;
-        *hex++ = '\0', *ids++ = '\0';
-        size_t hl = strlen(hex), n = 0;
+        char *want[2];
+        want[0] = strchr(line, '\t');
+        want[1] = want[0] ? strchr(want[0] + 1, '\t') : NULL;
+        CHECK(want[0] && want[1], "%s: malformed line %d", tsv, lines);
+        if (!want[0] || !want[1]) break;
+        *want[0]++ = '\0', *want[1]++ = '\0';
+        size_t hl = strlen(line);
         char *text = malloc(hl / 2 + 1); /* exactly the text's length for ASan */
         int ok = hl % 2 == 0 && text;
         for (size_t i = 0; ok && i < hl / 2; i++) {
-            int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
+            int hi = hex_val(line[2 * i]), lo = hex_val(line[2 * i + 1]);
             ok = hi >= 0 && lo >= 0;
             if (ok) text[i] = (char)(hi << 4 | lo);
         }
         CHECK(ok, "%s: bad hex on line %d", tsv, lines);
-        lli_status st = ok ? lli_tokenize(m, text, hl / 2, 0, line[0] == '1', toks, sizeof toks / sizeof toks[0], &n) : LLI_E_INVALID_ARG;
-        format_ids(toks, st == LLI_OK ? n : 0, got + 1, sizeof got - 1);
-        /* The golden has the ids without the leading space. */
-        int same = st == LLI_OK && !strcmp(got[1] ? got + 2 : got + 1, ids);
-        if (!same && ++bad <= 10)
-            CHECK(0, "%s line %d (special %c) text %s\n  want: %s\n  got:  %s", tsv, lines, line[0], hex, ids, got[1] ? got + 2 : "");
+        for (int special = 0; ok && special < 2; special++) {
+            size_t n = 0;
+            lli_status st = lli_tokenize(m, text, hl / 2, 0, special, toks, sizeof toks / sizeof toks[0], &n);
+            format_ids(toks, st == LLI_OK ? n : 0, got, sizeof got);
+            const char *ids = got[0] ? got + 1 : got; /* the golden has no leading space */
+            if ((st != LLI_OK || strcmp(ids, want[special])) && ++bad <= 10)
+                CHECK(0, "%s line %d (special %d) text %s\n  want: %s\n  got:  %s", tsv, lines, special, line,
+                      want[special], ids);
+        }
         lines++;
         free(text);
     }
-    CHECK(bad == 0, "%s: %d of %d strings differ from llama.cpp", tsv, bad, lines);
+    CHECK(bad == 0, "%s: %d of %d tokenizations differ from llama.cpp", tsv, bad, 2 * lines);
     CHECK(lines >= 1000, "%s: only %d strings", tsv, lines);
-    printf("%s: %d random strings, %d differ\n", gguf, lines, bad);
+    printf("%s: %d random strings, special parsing off and on, %d differ\n", gguf, lines, bad);
     free(data);
 }
 

@@ -39,7 +39,7 @@ struct lli_tokenizer {
     } regex[5];               /* applied in turn */
     int n_regex;
     lli_token *specials;      /* control, user-defined and unknown tokens, longest first */
-    uint8_t *strip;           /* per entry of specials: STRIP_LEFT / STRIP_RIGHT */
+    uint8_t *flags;           /* per entry of specials: SP_* */
     uint32_t n_specials;
     lli_token byte_token[256]; /* SPM: <0xXX>; BPE: the token of the byte's character */
     int byte_of_cp[324];      /* BPE: code point -> byte, -1 if none */
@@ -305,7 +305,53 @@ static size_t utf8_len(const char *s, size_t left) {
 
 static int cmp_specials_len(const void *a, const void *b, void *arg);
 
-enum { STRIP_LEFT = 1, STRIP_RIGHT = 2 };
+/* What llama.cpp makes of a token in its special-token pass (its token attributes). */
+enum { SP_CONTROL = 1, SP_USER = 2, SP_UNKNOWN = 4, STRIP_LEFT = 8, STRIP_RIGHT = 16 };
+
+/* llama.cpp recognizes fill-in-the-middle and end-of-generation tokens by their text and makes
+ * them control tokens whatever type the GGUF gives them (DeepSeek Coder's <｜fim▁hole｜> is
+ * user-defined there, so it is matched only when special tokens are parsed). */
+static const char *const CONTROL_TEXTS[] = {
+    /* fill-in-the-middle: prefix, suffix, middle, pad, repository, file separator */
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>",
+    "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+    "<|code_suffix|>", "<|suffix|>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
+    "▁<MID>", "<|code_middle|>", "<|middle|>", "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+    "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>",
+    /* end of turn / message / generation */
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+    "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+};
+/* ... and these user-defined (gpt-oss's, always shown). */
+static const char *const USER_TEXTS[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+
+static int64_t token_of(const lli_tokenizer *t, const char *text) { return token_id(t, text, strlen(text)); }
+
+/* SP_* for every token (flags has n_tokens entries): from its GGUF type, then llama.cpp's
+ * corrections by text. */
+static void special_flags(const lli_tokenizer *t, uint8_t *flags) {
+    for (uint32_t i = 0; i < t->n_tokens; i++) {
+        int32_t type = tok_type(t, (lli_token)i);
+        flags[i] = type == TT_CONTROL ? SP_CONTROL : type == TT_USER ? SP_USER : type == TT_UNKNOWN ? SP_UNKNOWN : 0;
+    }
+    int64_t id;
+    for (size_t k = 0; k < sizeof CONTROL_TEXTS / sizeof CONTROL_TEXTS[0]; k++)
+        if ((id = token_of(t, CONTROL_TEXTS[k])) >= 0) flags[id] |= SP_CONTROL;
+    for (size_t k = 0; k < sizeof USER_TEXTS / sizeof USER_TEXTS[0]; k++)
+        if ((id = token_of(t, USER_TEXTS[k])) >= 0) flags[id] = SP_USER;
+    /* gpt-oss and Solar Open end a message with <|end|> but do not stop there: a user token. */
+    int64_t end = token_of(t, "<|end|>");
+    if (end >= 0 && ((token_of(t, "<|return|>") >= 0 && token_of(t, "<|call|>") >= 0) ||
+                     (token_of(t, "<|calls|>") >= 0 && token_of(t, "<|flush|>") >= 0)))
+        flags[end] = SP_USER;
+    /* Gemma 4 and PLaMo have an ordinary </s>. */
+    int64_t s_end = token_of(t, "</s>");
+    if (s_end >= 0 && (token_of(t, "<|tool_response>") >= 0 ||
+                       (t->eos >= 0 && (uint32_t)t->eos < t->n_tokens && tok_len(t, t->eos) == 13 &&
+                        !memcmp(tok_text(t, t->eos), "<|plamo:eos|>", 13))))
+        flags[s_end] = 0;
+}
 
 /* Whitespace next to a special token that the token swallows. llama.cpp decides this by the
  * model's name and pre-tokenizer, not from the GGUF: Phi-3's special tokens (except <unk>, <s>
@@ -321,14 +367,14 @@ static int contains_ci(const char *hay, const char *needle) {
 static void set_strip(lli_tokenizer *t, const char *text, int flag, int on) {
     for (uint32_t k = 0; k < t->n_specials; k++)
         if (tok_len(t, t->specials[k]) == strlen(text) && !memcmp(tok_text(t, t->specials[k]), text, strlen(text)))
-            t->strip[k] = (uint8_t)(on ? t->strip[k] | flag : t->strip[k] & ~flag);
+            t->flags[k] = (uint8_t)(on ? t->flags[k] | flag : t->flags[k] & ~flag);
 }
 
 static void choose_strips(lli_tokenizer *t, const char *name, const char *pre) {
     if (strstr(pre, "jina-v2-de") || strstr(pre, "jina-v2-es") || strstr(pre, "jina-v2-code")) {
         set_strip(t, "<mask>", STRIP_LEFT, 1);
     } else if (contains_ci(name, "phi-3") || contains_ci(name, "phi3")) {
-        for (uint32_t k = 0; k < t->n_specials; k++) t->strip[k] |= STRIP_RIGHT;
+        for (uint32_t k = 0; k < t->n_specials; k++) t->flags[k] |= STRIP_RIGHT;
         set_strip(t, "</s>", STRIP_RIGHT, 1); /* (a no-op where </s> is already special) */
         set_strip(t, "<unk>", STRIP_RIGHT, 0);
         set_strip(t, "<s>", STRIP_RIGHT, 0);
@@ -407,18 +453,22 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
     }
     if (st == LLI_OK) {
         t->specials = malloc((t->n_tokens ? t->n_tokens : 1) * sizeof *t->specials);
-        if (!t->specials) st = lli_fail(LLI_E_NOMEM, "out of memory");
-        for (uint32_t i = 0; st == LLI_OK && i < t->n_tokens; i++)
-            if ((tok_type(t, (lli_token)i) == TT_CONTROL || tok_type(t, (lli_token)i) == TT_USER ||
-                 tok_type(t, (lli_token)i) == TT_UNKNOWN) && tok_len(t, (lli_token)i))
-                t->specials[t->n_specials++] = (lli_token)i;
+        t->flags = calloc(t->n_tokens ? t->n_tokens : 1, 1);
+        if (!t->specials || !t->flags) st = lli_fail(LLI_E_NOMEM, "out of memory");
         if (st == LLI_OK) {
+            special_flags(t, t->flags); /* per token for now */
+            for (uint32_t i = 0; i < t->n_tokens; i++)
+                if (t->flags[i] && tok_len(t, (lli_token)i)) t->specials[t->n_specials++] = (lli_token)i;
             qsort_r(t->specials, t->n_specials, sizeof *t->specials, cmp_specials_len, t);
             lli_token *fit = realloc(t->specials, (t->n_specials ? t->n_specials : 1) * sizeof *fit);
             if (fit) t->specials = fit;
-            t->strip = calloc(t->n_specials ? t->n_specials : 1, 1);
-            if (!t->strip) st = lli_fail(LLI_E_NOMEM, "out of memory");
-            else choose_strips(t, model_name ? model_name : "", s->pre);
+            uint8_t *per_token = t->flags;
+            t->flags = malloc(t->n_specials ? t->n_specials : 1);
+            if (t->flags) {
+                for (uint32_t k = 0; k < t->n_specials; k++) t->flags[k] = per_token[t->specials[k]];
+                choose_strips(t, model_name ? model_name : "", s->pre);
+            } else st = lli_fail(LLI_E_NOMEM, "out of memory");
+            free(per_token);
         }
     }
     if (st != LLI_OK) {
@@ -443,7 +493,7 @@ void lli_tokenizer_free(lli_tokenizer *t) {
     free(t->token_map.slots);
     free(t->merge_map.slots);
     free(t->specials);
-    free(t->strip);
+    free(t->flags);
     free(t->tokens);
     free(t->merges);
     free(t);
@@ -769,8 +819,7 @@ static lli_status partition(const lli_tokenizer *t, const char *text, size_t len
     if (len && frag_push(&cur, &cap, &n, (frag){-1, 0, len})) goto nomem;
     for (uint32_t k = 0; k < t->n_specials && n; k++) {
         lli_token sp = t->specials[k];
-        int32_t type = tok_type(t, sp);
-        if (!parse_special && type != TT_USER) continue;
+        if (!parse_special && (t->flags[k] & (SP_CONTROL | SP_UNKNOWN))) continue;
         const char *needle = tok_text(t, sp);
         size_t nl = tok_len(t, sp);
         n_next = 0;
@@ -783,12 +832,12 @@ static lli_status partition(const lli_tokenizer *t, const char *text, size_t len
             const char *hit;
             while (pos < end && (hit = memmem(text + pos, end - pos, needle, nl))) {
                 size_t at = (size_t)(hit - text), left = at;
-                if (t->strip[k] & STRIP_LEFT)
+                if (t->flags[k] & STRIP_LEFT)
                     while (left > pos && is_ascii_space(text[left - 1])) left--;
                 if (left > pos && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, left - pos})) goto nomem;
                 if (frag_push(&next, &cap_next, &n_next, (frag){sp, at, nl})) goto nomem;
                 pos = at + nl;
-                if (t->strip[k] & STRIP_RIGHT)
+                if (t->flags[k] & STRIP_RIGHT)
                     while (pos < end && is_ascii_space(text[pos])) pos++;
             }
             if (pos < end && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, end - pos})) goto nomem;
