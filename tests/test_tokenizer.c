@@ -201,6 +201,23 @@ static void run_api_edges(const lli_model *m, const char *gguf) {
     CHECK_FAILS(lli_tokenize(m, NULL, 3, 0, 0, NULL, 0, &need), LLI_E_INVALID_ARG, "NULL");
     /* Longer than one call takes: refused before any byte is read. */
     CHECK_FAILS(lli_tokenize(m, "x", ((size_t)256 << 20) + 1, 0, 0, NULL, 0, &need), LLI_E_INVALID_ARG, "256 MiB");
+    /* One long piece of one character (the merge queue's worst case) comes back whole. */
+    size_t big = 300000;
+    char *text = malloc(big), *back = malloc(big + 1);
+    lli_token *toks = malloc(big * sizeof *toks);
+    if (text && back && toks) {
+        for (int c = 0; c < 2; c++) {
+            memset(text, c ? ' ' : '!', big);
+            size_t n = 0, nb = 0;
+            st = lli_tokenize(m, text, big, 0, 0, toks, big, &n);
+            CHECK(st == LLI_OK && n > 0 && n <= big, "%s: %zu '%c': %d, %zu tokens", gguf, big, text[0], st, n);
+            st = lli_detokenize(m, toks, st == LLI_OK ? n : 0, 1, back, big + 1, &nb);
+            int same = st == LLI_OK && nb == big && !memcmp(back, text, big);
+            if (spm && !same) same = st == LLI_OK && nb + 1 == big && !memcmp(back, text + 1, nb); /* prefix merged */
+            CHECK(same, "%s: %zu '%c' does not decode back (%zu bytes)", gguf, big, text[0], nb);
+        }
+    }
+    free(text), free(back), free(toks);
     int64_t bos = -1;
     lli_model_info_int(m, LLI_INFO_TOKEN_BOS, &bos);
     st = lli_tokenize(m, "Hi", 2, 1, 0, two, 2, &need);
