@@ -14,6 +14,11 @@ remake the goldens:
   scripts/make-tokenizer-goldens.py --live build/libllminfer.so [--count N --seed S]
                                                # compare our library with llama.cpp on fresh
                                                # strings, writing nothing
+  scripts/make-tokenizer-goldens.py --live build/libllminfer.so --pre-variants
+                                               # the same on gpt-2's vocabulary relabelled with
+                                               # each pre-tokenizer we know (llama-bpe, qwen2,
+                                               # tekken, falcon, ...; needs the gguf package),
+                                               # for pre-tokenizers without a vocabulary at hand
 
 Random strings mix: random code points from many scripts (letters, marks, numbers such as '½',
 symbols, CJK, emoji), whitespace runs (ASCII and Unicode), digit runs, the vocabulary's own special
@@ -190,16 +195,58 @@ def strings_for(peer, count, seed):
     return out
 
 
+PRE_VARIANTS = ["default", "llama-bpe", "dbrx", "glm4", "qwen2", "tekken", "deepseek-coder", "falcon", "starcoder",
+                "poro-chat", "viking", "gpt-2"]
+
+
+def pre_variant(gguf_path, pre, out_path):
+    """A copy of a vocabulary GGUF with another tokenizer.ggml.pre (written with the gguf package)."""
+    import gguf
+    r = gguf.GGUFReader(gguf_path)
+    w = gguf.GGUFWriter(out_path, str(bytes(r.fields["general.architecture"].parts[-1]), "utf-8"))
+    for key, f in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        t = f.types[0]
+        if t == gguf.GGUFValueType.ARRAY:
+            if f.types[1] == gguf.GGUFValueType.STRING:
+                v = [bytes(f.parts[i]).decode("utf-8", "surrogateescape") for i in f.data]
+            else:
+                v = [f.parts[i].tolist()[0] for i in f.data]
+            w.add_array(key, v)
+        elif t == gguf.GGUFValueType.STRING:
+            w.add_string(key, pre if key == "tokenizer.ggml.pre" else bytes(f.parts[f.data[0]]).decode())
+        else:
+            w.add_key_value(key, f.parts[f.data[0]].tolist()[0], t)
+    if "tokenizer.ggml.pre" not in r.fields:
+        w.add_string("tokenizer.ggml.pre", pre)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=2000, help="random strings per vocabulary")
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--live", metavar="LIB", help="compare libllminfer LIB with llama.cpp, write nothing")
     ap.add_argument("--only", help="one vocabulary name")
+    ap.add_argument("--pre-variants", action="store_true", help="with --live: gpt-2's vocabulary under each pre-tokenizer")
     args = ap.parse_args()
     import llama_cpp
     failures = 0
-    for name, gguf, inp in VOCABS:
+    vocabs = VOCABS
+    if args.pre_variants:
+        if not args.live:
+            sys.exit("--pre-variants goes with --live")
+        tmp = tempfile.mkdtemp(prefix="tok-pre-")
+        vocabs = []
+        for pre in PRE_VARIANTS:
+            path = os.path.join(tmp, f"vocab-{pre}.gguf")
+            pre_variant(VOCABS[0][1], pre, path)
+            vocabs.append((f"gpt-2 as {pre}", path, None))
+    for name, gguf, inp in vocabs:
         if args.only and name != args.only:
             continue
         if not os.path.exists(gguf):
