@@ -134,11 +134,12 @@ static int64_t token_id(const lli_tokenizer *t, const char *s, size_t len) {
     RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_QWEN2                                                                                           \
     RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-/* Tekken's upper/lower-case letter runs, written (as llama.cpp writes them) with lookaheads over
- * \p{L} because the collapsed text keeps no case for non-ASCII letters. */
+/* Tekken's upper/lower-case letter runs. llama.cpp writes "letter that is not a-z" as
+ * ((?=[\p{L}])([^a-z])), which on the collapsed text is the class [\x{d2}A-Z] (any non-ASCII letter
+ * or A-Z), and "letter that is not A-Z" as [\x{d2}a-z]; written as classes here, so that PCRE2 does
+ * not need a backtracking frame per character of a long word. */
 #define RE_TEKKEN                                                                                          \
-    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|"                                     \
-    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}|"                              \
+    "[^\\r\\n\\p{L}\\p{N}]?[\\x{d2}A-Z]*[\\x{d2}a-z]+|[^\\r\\n\\p{L}\\p{N}]?[\\x{d2}A-Z]+[\\x{d2}a-z]*|\\p{N}|"      \
     " ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 typedef struct pre_type {
@@ -683,12 +684,17 @@ static lli_status split_chunks(const lli_tokenizer *t, int r, const uint32_t *su
         uint32_t opts = 0;
         for (;;) {
             int rc = pcre2_match(t->regex[r].code, subj + base, len, pos, opts, md, NULL);
+            /* The JIT's stack is small; the interpreter keeps its backtracking on the heap. */
+            if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+                rc = pcre2_match(t->regex[r].code, subj + base, len, pos, opts | PCRE2_NO_JIT, md, NULL);
             if (rc == PCRE2_ERROR_NOMATCH) {
                 if (!opts || pos >= len) break;
                 opts = 0, pos++;
                 continue;
             }
-            if (rc < 0) return lli_fail(LLI_E_INTERNAL, "pre-tokenizer regex failed (PCRE2 error %d)", rc);
+            if (rc < 0)
+                return lli_fail(rc == PCRE2_ERROR_NOMEMORY || rc == PCRE2_ERROR_HEAPLIMIT ? LLI_E_NOMEM : LLI_E_INTERNAL,
+                                "pre-tokenizer regex %d failed on a piece of %zu characters (PCRE2 error %d)", r, len, rc);
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
             if (reserve(out, out_cap, n + 2, sizeof **out)) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
             if (ov[0] > prev) (*out)[n++] = (uint32_t)(ov[0] - prev);
