@@ -45,12 +45,29 @@ def load_ours(lib_path, gguf):
 
 
 def load_peer(gguf):
+    """llama.cpp's tokenizer through llama-cpp-python's low-level API (vocabulary only, no context)."""
     try:
-        import llama_cpp
+        import llama_cpp as L
     except ImportError:
         return None
-    llm = llama_cpp.Llama(model_path=gguf, vocab_only=True, verbose=False)
-    return lambda data: llm.tokenize(data, add_bos=False, special=False)
+    load_peer.quiet = L.llama_log_callback(lambda level, text, user: None)  # kept alive on the function
+    L.llama_log_set(load_peer.quiet, ctypes.c_void_p())
+    L.llama_backend_init()
+    p = L.llama_model_default_params()
+    p.vocab_only = True
+    model = L.llama_model_load_from_file(gguf.encode(), p)
+    if not model:
+        sys.exit(f"llama.cpp cannot load {gguf}")
+    vocab = L.llama_model_get_vocab(model)
+
+    def tokenize(data):
+        cap = len(data) + 16
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(vocab, data, len(data), buf, cap, False, False)
+        if n < 0:
+            sys.exit(f"llama.cpp: {n}")
+        return list(buf[:n])
+    return tokenize
 
 
 def main():
