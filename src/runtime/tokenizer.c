@@ -38,7 +38,7 @@ struct lli_tokenizer {
         int collapsed;        /* runs on the collapsed text (see the pre-tokenizer section) */
     } regex[5];               /* applied in turn */
     int n_regex;
-    lli_token *specials;      /* control, user-defined and unknown tokens, longest first */
+    lli_token *specials;      /* tokens llama.cpp treats as special (special_flags), longest first */
     uint8_t *flags;           /* per entry of specials: SP_* */
     uint32_t n_specials;
     lli_token byte_token[256]; /* SPM: <0xXX>; BPE: the token of the byte's character */
