@@ -11,8 +11,10 @@ usage: scripts/bench-tokenizer.py [--lib build/libllminfer.so] [--gguf models/..
                                   [--rounds 3] [--sizes 64000,1000000] [--no-peer]
 """
 import argparse
+import atexit
 import ctypes
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +26,7 @@ def load_ours(lib_path, gguf):
     lib = ctypes.CDLL(lib_path)
     lib.lli_last_error.restype = ctypes.c_char_p
     out = tempfile.mkdtemp(prefix="bench-tok-")
+    atexit.register(shutil.rmtree, out, True)
     st = lib.lli_convert_gguf(gguf.encode(), (out + "/m").encode(), None)
     if st:
         sys.exit(f"convert: {lib.lli_last_error().decode()}")

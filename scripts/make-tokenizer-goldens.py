@@ -28,9 +28,11 @@ for byte-level BPE vocabularies only: llama.cpp throws on them there (and the pr
 tests/test_tokenizer.c checks our reading of them separately.
 """
 import argparse
+import atexit
 import ctypes
 import os
 import random
+import shutil
 import sys
 import tempfile
 
@@ -164,7 +166,9 @@ class Ours:
     def __init__(self, lib_path, gguf):
         lib = self.lib = ctypes.CDLL(lib_path)
         lib.lli_last_error.restype = ctypes.c_char_p
-        d = tempfile.mkdtemp(prefix="tok-goldens-") + "/m"
+        tmp = tempfile.mkdtemp(prefix="tok-goldens-")
+        atexit.register(shutil.rmtree, tmp, True)
+        d = tmp + "/m"
         if lib.lli_convert_gguf(gguf.encode(), d.encode(), None):
             sys.exit(f"convert {gguf}: {lib.lli_last_error().decode()}")
         params, self.model = ctypes.c_void_p(), ctypes.c_void_p()
@@ -241,6 +245,7 @@ def main():
         if not args.live:
             sys.exit("--pre-variants goes with --live")
         tmp = tempfile.mkdtemp(prefix="tok-pre-")
+        atexit.register(shutil.rmtree, tmp, True)
         vocabs = []
         for pre in PRE_VARIANTS:
             path = os.path.join(tmp, f"vocab-{pre}.gguf")
