@@ -448,10 +448,14 @@ LLI_API lli_status lli_convert_gguf(const char *gguf_path, const char *out_dir, 
 /**
  * @brief Turn text into tokens.
  * @param model         The model (a vocabulary-only load is enough).
- * @param text          UTF-8 text.
- * @param text_len      Bytes of text.
+ * @param text          UTF-8 text; it may hold NUL bytes (text_len counts them) and invalid UTF-8,
+ *                      which is read as llama.cpp reads it: SentencePiece vocabularies keep every byte
+ *                      (byte tokens), byte-level BPE reads a byte that does not start a well-formed
+ *                      sequence, and a sequence above U+10FFFF, as U+FFFD.
+ * @param text_len      Bytes of text, at most 256 MiB (::LLI_E_INVALID_ARG beyond).
  * @param add_special   Non-zero to add the model's BOS/EOS tokens as its tokenizer says.
- * @param parse_special Non-zero to turn special-token texts ("<|im_start|>") into their tokens.
+ * @param parse_special Non-zero to turn control-token texts ("<|im_start|>") into their tokens;
+ *                      user-defined (added) tokens are matched whole either way, as in llama.cpp.
  * @param[out] tokens   Receives up to capacity tokens; may be NULL when capacity is 0.
  * @param capacity      Size of tokens.
  * @param[out] n_tokens Receives the number of tokens the text needs, even if it exceeds capacity.

@@ -197,7 +197,7 @@ static lli_status build_tensor_table(lli_model *m) {
     const lli_loaded_fragment *tok = &m->frags[mf->tok.fragment];
     m->tok_data = tok->payload;
     m->tok_bytes = mf->fragments[mf->tok.fragment].raw_size;
-    return lli_tokenizer_create(m->tok_data, m->tok_bytes, &mf->tok, &m->tokenizer);
+    return lli_tokenizer_create(m->tok_data, m->tok_bytes, &mf->tok, mf->name, &m->tokenizer);
 }
 
 lli_status lli_model_load(const char *path, const lli_model_params *params, lli_model **out) {

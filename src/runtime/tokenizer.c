@@ -1,12 +1,14 @@
 #include "runtime/tokenizer.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
+#define PCRE2_CODE_UNIT_WIDTH 32
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/error.h"
 #include "base/le.h"
+#include "runtime/unicode_classes.h"
 
 /* GGUF token types. */
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
@@ -31,12 +33,18 @@ struct lli_tokenizer {
     uint32_t *merges;         /* payload offsets of "left right" */
     uint32_t n_merges;
     strmap token_map, merge_map;
-    pcre2_code *regex[2];     /* applied in turn; NULL when unused */
+    struct {
+        pcre2_code *code;
+        int collapsed;        /* runs on the collapsed text (see the pre-tokenizer section) */
+    } regex[5];               /* applied in turn */
     int n_regex;
-    lli_token *specials;      /* control and user-defined tokens, longest first */
+    lli_token *specials;      /* tokens llama.cpp treats as special (special_flags), longest first */
+    uint8_t *flags;           /* per entry of specials: SP_* */
     uint32_t n_specials;
     lli_token byte_token[256]; /* SPM: <0xXX>; BPE: the token of the byte's character */
     int byte_of_cp[324];      /* BPE: code point -> byte, -1 if none */
+    char byte_char[256][2];   /* BPE: the byte's character in UTF-8 */
+    uint8_t byte_char_len[256];
 };
 
 /* ---- hashing ---------------------------------------------------------------------------------- */
@@ -106,49 +114,165 @@ static int64_t token_id(const lli_tokenizer *t, const char *s, size_t len) {
     return strmap_get(&t->token_map, t, token_text, s, len);
 }
 
-/* ---- pre-tokenizer regexes (from the models' published tokenizer configurations) ------------- */
+/* ---- pre-tokenizer regexes ----------------------------------------------------------------------
+ *
+ * The pre-tokenizer splits text where llama.cpp splits it. llama.cpp decodes the text to code points
+ * (a byte that does not start a well-formed sequence becomes U+FFFD), then applies each regex of the
+ * model's list in turn to every piece the previous one left, keeping the unmatched stretches between
+ * matches as pieces too. A regex that names Unicode categories (\p{L}, \p{N}, ...) runs on a
+ * "collapsed" text where every code point above ASCII is replaced by one unit standing for its
+ * class, and each \p{..} in the regex becomes that unit plus the ASCII characters of the class;
+ * one that does not runs on the code points themselves, non-ASCII whitespace replaced by VT. Both
+ * run here through PCRE2's 32-bit library in non-UTF mode, so any unit value is acceptable input
+ * (nothing needs validating) and \s, \d and character ranges are ASCII/code-point based as in
+ * llama.cpp's std::regex. The classes come from our generated Unicode 15.1 tables, the version
+ * llama.cpp uses, not from PCRE2's. */
 
-#define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define RE_CONTRACTIONS "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 #define RE_LLAMA3                                                                                          \
     RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_QWEN2                                                                                           \
     RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* Tekken's upper/lower-case letter runs. llama.cpp writes "letter that is not a-z" as
+ * ((?=[\p{L}])([^a-z])), which on the collapsed text is the class [\x{d2}A-Z] (any non-ASCII letter
+ * or A-Z), and "letter that is not A-Z" as [\x{d2}a-z]; written as classes here, so that PCRE2 does
+ * not need a backtracking frame per character of a long word. */
 #define RE_TEKKEN                                                                                          \
-    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|"                  \
-    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}|"            \
+    "[^\\r\\n\\p{L}\\p{N}]?[\\x{d2}A-Z]*[\\x{d2}a-z]+|[^\\r\\n\\p{L}\\p{N}]?[\\x{d2}A-Z]+[\\x{d2}a-z]*|\\p{N}|"      \
     " ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
-static lli_status compile(lli_tokenizer *t, const char *pattern) {
-    int err;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(err, msg, sizeof msg);
-        return lli_fail(LLI_E_INTERNAL, "pre-tokenizer regex does not compile at %zu: %s", (size_t)off, (char *)msg);
+typedef struct pre_type {
+    const char *names; /* tokenizer.ggml.pre values, each followed by '|' */
+    int ignore_merges;
+    const char *regex[5];
+} pre_type;
+
+static const pre_type PRE_TYPES[] = {
+    {"|default|", 0, {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}},
+    {"llama3|llama-v3|llama-bpe|falcon3|pixtral|", 1, {RE_LLAMA3}},
+    {"dbrx|smaug-bpe|chatglm-bpe|", 0, {RE_LLAMA3}},
+    {"glm4|", 1, {RE_LLAMA3}},
+    {"qwen2|deepseek-r1-qwen|megrez|stablelm2|hunyuan|", 0, {RE_QWEN2}},
+    {"tekken|", 1, {RE_TEKKEN}},
+    {"deepseek-coder|", 0, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"}},
+    {"falcon|", 0, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}},
+    {"smollm|starcoder|refact|command-r|codeshell|exaone|minerva-7b|", 0, {"\\p{N}", RE_GPT2}},
+    {"poro-chat|bloom|gpt3-finnish|", 0, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
+    {"viking|", 0, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
+    /* "gpt-2", mpt, olmo, jais, ... and, as before, any name not listed here. */
+    {"gpt-2|", 0, {RE_GPT2}},
+};
+
+/* The collapsed text's unit for each class (ASCII code points stand for themselves). */
+static const uint32_t CLASS_UNIT[] = {
+    [LLI_UCLS_OTHER] = 0xd0, [LLI_UCLS_WHITESPACE] = 0x0b, [LLI_UCLS_NUMBER] = 0xd1, [LLI_UCLS_LETTER] = 0xd2,
+    [LLI_UCLS_PUNCT] = 0xd3, [LLI_UCLS_MARK] = 0xd4,       [LLI_UCLS_SYMBOL] = 0xd5,
+};
+
+/* The category names llama.cpp collapses, and what each becomes inside a character class: the
+ * class's unit and the ASCII characters llama.cpp counts in it ('~' is not among its symbols). */
+static const struct {
+    const char *name, *set;
+} CATEGORIES[] = {
+    {"\\p{N}", "\\x{d1}0-9"},      {"\\p{L}", "\\x{d2}A-Za-z"},  {"\\p{Lu}", "\\x{d2}A-Za-z"},
+    {"\\p{Ll}", "\\x{d2}A-Za-z"},  {"\\p{Lt}", "\\x{d2}A-Za-z"}, {"\\p{Lm}", "\\x{d2}A-Za-z"},
+    {"\\p{Lo}", "\\x{d2}A-Za-z"},  {"\\p{M}", "\\x{d4}"},        {"\\p{S}", "\\x{d5}$+<=>^`|"},
+    {"\\p{P}", "\\x{d3}!-#%-*,-/:;?@\\[-\\]_{}"},
+};
+#define N_CATEGORIES (sizeof CATEGORIES / sizeof CATEGORIES[0])
+
+static int uses_categories(const char *re) {
+    for (size_t k = 0; k < N_CATEGORIES; k++)
+        if (strstr(re, CATEGORIES[k].name)) return 1;
+    return 0;
+}
+
+/* A code point of s (left > 0 bytes) as llama.cpp reads it: the lead byte says the length, the
+ * continuation bytes must be 10xxxxxx and present; the value is not checked further (overlong
+ * forms, surrogates and values above U+10FFFF come through). Anything else is U+FFFD for one byte. */
+static uint32_t decode_cp(const uint8_t *s, size_t left, size_t *used) {
+    uint8_t c = s[0];
+    *used = 1;
+    if (c < 0x80) return c;
+    size_t n = !(c & 0x40) ? 0 : !(c & 0x20) ? 2 : !(c & 0x10) ? 3 : !(c & 0x08) ? 4 : 0;
+    if (!n || n > left) return 0xfffd;
+    uint32_t cp = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0xfffd;
+        cp = cp << 6 | (s[i] & 0x3f);
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* an optimisation: the interpreter is the fallback */
-    t->regex[t->n_regex++] = re;
+    *used = n;
+    return cp;
+}
+
+/* Pattern text for PCRE2: \p{..} categories collapsed (tracking [..] as llama.cpp does, which
+ * wraps a category found outside a class in one), every character widened to a 32-bit unit. */
+static uint32_t *pattern_units(const char *re, int collapsed, size_t *n_out) {
+    size_t cap = strlen(re) * 16 + 1, n = 0;
+    uint32_t *u = malloc(cap * sizeof *u);
+    if (!u) return NULL;
+    int inside = 0;
+    for (size_t i = 0; re[i];) {
+        if (collapsed) {
+            if (re[i] == '[' && (i == 0 || re[i - 1] != '\\')) inside = 1;
+            else if (inside && re[i] == ']' && re[i - 1] != '\\') inside = 0;
+            size_t k = 0;
+            while (k < N_CATEGORIES && strncmp(re + i, CATEGORIES[k].name, strlen(CATEGORIES[k].name))) k++;
+            if (k < N_CATEGORIES) {
+                if (!inside) u[n++] = '[';
+                for (const char *p = CATEGORIES[k].set; *p; p++) u[n++] = (uint8_t)*p;
+                if (!inside) u[n++] = ']';
+                i += strlen(CATEGORIES[k].name);
+                continue;
+            }
+        }
+        size_t used;
+        u[n++] = decode_cp((const uint8_t *)re + i, strlen(re + i), &used);
+        i += used;
+    }
+    *n_out = n;
+    return u;
+}
+
+static lli_status compile(lli_tokenizer *t, const char *re) {
+    int collapsed = uses_categories(re), err;
+    size_t n;
+    uint32_t *units = pattern_units(re, collapsed, &n);
+    if (!units) return lli_fail(LLI_E_NOMEM, "out of memory compiling the pre-tokenizer");
+    PCRE2_SIZE off;
+    /* DOLLAR_ENDONLY: $ is the end of the piece only, as in ECMAScript. */
+    pcre2_code *code = pcre2_compile(units, n, PCRE2_DOLLAR_ENDONLY, &err, &off, NULL);
+    free(units);
+    if (!code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof msg / sizeof msg[0]);
+        char text[256];
+        size_t k = 0;
+        for (; msg[k] && k + 1 < sizeof text; k++) text[k] = msg[k] < 128 ? (char)msg[k] : '?';
+        text[k] = '\0';
+        return lli_fail(LLI_E_INTERNAL, "pre-tokenizer regex /%s/ does not compile at %zu: %s", re, (size_t)off, text);
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* an optimisation: the interpreter is the fallback */
+    t->regex[t->n_regex].code = code;
+    t->regex[t->n_regex].collapsed = collapsed;
+    t->n_regex++;
     return LLI_OK;
 }
 
 static lli_status choose_regexes(lli_tokenizer *t, const char *pre) {
-    if (!strcmp(pre, "llama3") || !strcmp(pre, "llama-v3") || !strcmp(pre, "llama-bpe")) {
-        t->ignore_merges = 1;
-        return compile(t, RE_LLAMA3);
-    }
-    if (!strcmp(pre, "qwen2") || !strcmp(pre, "deepseek-r1-qwen")) return compile(t, RE_QWEN2);
-    if (!strcmp(pre, "tekken")) {
-        t->ignore_merges = 1;
-        return compile(t, RE_TEKKEN);
-    }
-    if (!strcmp(pre, "smollm") || !strcmp(pre, "starcoder") || !strcmp(pre, "refact") || !strcmp(pre, "codeshell")) {
-        /* Digits are split one by one before the GPT-2 pattern runs. */
-        LLI_TRY(compile(t, "\\p{N}"));
-        return compile(t, RE_GPT2);
-    }
-    return compile(t, RE_GPT2); /* "gpt-2", "default" and anything unknown */
+    const pre_type *chosen = &PRE_TYPES[sizeof PRE_TYPES / sizeof PRE_TYPES[0] - 1];
+    size_t len = strlen(pre);
+    for (size_t i = 0; i < sizeof PRE_TYPES / sizeof PRE_TYPES[0]; i++)
+        for (const char *p = PRE_TYPES[i].names; *p; p = strchr(p, '|') + 1)
+            if ((size_t)(strchr(p, '|') - p) == len && !strncmp(p, pre, len)) {
+                chosen = &PRE_TYPES[i];
+                goto found;
+            }
+found:
+    t->ignore_merges = chosen->ignore_merges;
+    for (int i = 0; i < 5 && chosen->regex[i]; i++) LLI_TRY(compile(t, chosen->regex[i]));
+    return LLI_OK;
 }
 
 /* ---- construction ----------------------------------------------------------------------------- */
@@ -182,7 +306,87 @@ static size_t utf8_len(const char *s, size_t left) {
 
 static int cmp_specials_len(const void *a, const void *b, void *arg);
 
-lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_tokenizer *s, lli_tokenizer **out) {
+/* What llama.cpp makes of a token in its special-token pass (its token attributes). */
+enum { SP_CONTROL = 1, SP_USER = 2, SP_UNKNOWN = 4, STRIP_LEFT = 8, STRIP_RIGHT = 16 };
+
+/* llama.cpp recognizes fill-in-the-middle and end-of-generation tokens by their text and makes
+ * them control tokens whatever type the GGUF gives them (DeepSeek Coder's <｜fim▁hole｜> is
+ * user-defined there, so it is matched only when special tokens are parsed). */
+static const char *const CONTROL_TEXTS[] = {
+    /* fill-in-the-middle: prefix, suffix, middle, pad, repository, file separator */
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>",
+    "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+    "<|code_suffix|>", "<|suffix|>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
+    "▁<MID>", "<|code_middle|>", "<|middle|>", "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+    "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>",
+    /* end of turn / message / generation */
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+    "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+};
+/* ... and these user-defined (gpt-oss's, always shown). */
+static const char *const USER_TEXTS[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+
+static int64_t token_of(const lli_tokenizer *t, const char *text) { return token_id(t, text, strlen(text)); }
+
+/* SP_* for every token (flags has n_tokens entries): from its GGUF type, then llama.cpp's
+ * corrections by text. */
+static void special_flags(const lli_tokenizer *t, uint8_t *flags) {
+    for (uint32_t i = 0; i < t->n_tokens; i++) {
+        int32_t type = tok_type(t, (lli_token)i);
+        flags[i] = type == TT_CONTROL ? SP_CONTROL : type == TT_USER ? SP_USER : type == TT_UNKNOWN ? SP_UNKNOWN : 0;
+    }
+    int64_t id;
+    for (size_t k = 0; k < sizeof CONTROL_TEXTS / sizeof CONTROL_TEXTS[0]; k++)
+        if ((id = token_of(t, CONTROL_TEXTS[k])) >= 0) flags[id] |= SP_CONTROL;
+    for (size_t k = 0; k < sizeof USER_TEXTS / sizeof USER_TEXTS[0]; k++)
+        if ((id = token_of(t, USER_TEXTS[k])) >= 0) flags[id] = SP_USER;
+    /* gpt-oss and Solar Open end a message with <|end|> but do not stop there: a user token. */
+    int64_t end = token_of(t, "<|end|>");
+    if (end >= 0 && ((token_of(t, "<|return|>") >= 0 && token_of(t, "<|call|>") >= 0) ||
+                     (token_of(t, "<|calls|>") >= 0 && token_of(t, "<|flush|>") >= 0)))
+        flags[end] = SP_USER;
+    /* Gemma 4 and PLaMo have an ordinary </s>. */
+    int64_t s_end = token_of(t, "</s>");
+    if (s_end >= 0 && (token_of(t, "<|tool_response>") >= 0 ||
+                       (t->eos >= 0 && (uint32_t)t->eos < t->n_tokens && tok_len(t, t->eos) == 13 &&
+                        !memcmp(tok_text(t, t->eos), "<|plamo:eos|>", 13))))
+        flags[s_end] = 0;
+}
+
+/* Whitespace next to a special token that the token swallows. llama.cpp decides this by the
+ * model's name and pre-tokenizer, not from the GGUF: Phi-3's special tokens (except <unk>, <s>
+ * and <|endoftext|>, and with </s>) swallow the whitespace after them; the mask token of Jina v2
+ * and ModernBERT the whitespace before it. */
+static int contains_ci(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (!strncasecmp(hay, needle, n)) return 1;
+    return 0;
+}
+
+static void set_strip(lli_tokenizer *t, const char *text, int flag, int on) {
+    for (uint32_t k = 0; k < t->n_specials; k++)
+        if (tok_len(t, t->specials[k]) == strlen(text) && !memcmp(tok_text(t, t->specials[k]), text, strlen(text)))
+            t->flags[k] = (uint8_t)(on ? t->flags[k] | flag : t->flags[k] & ~flag);
+}
+
+static void choose_strips(lli_tokenizer *t, const char *name, const char *pre) {
+    if (strstr(pre, "jina-v2-de") || strstr(pre, "jina-v2-es") || strstr(pre, "jina-v2-code")) {
+        set_strip(t, "<mask>", STRIP_LEFT, 1);
+    } else if (contains_ci(name, "phi-3") || contains_ci(name, "phi3")) {
+        for (uint32_t k = 0; k < t->n_specials; k++) t->flags[k] |= STRIP_RIGHT;
+        set_strip(t, "</s>", STRIP_RIGHT, 1); /* (a no-op where </s> is already special) */
+        set_strip(t, "<unk>", STRIP_RIGHT, 0);
+        set_strip(t, "<s>", STRIP_RIGHT, 0);
+        set_strip(t, "<|endoftext|>", STRIP_RIGHT, 0);
+    } else if (contains_ci(name, "modern-bert")) {
+        set_strip(t, "[MASK]", STRIP_LEFT, 1);
+    }
+}
+
+lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_tokenizer *s, const char *model_name,
+                                lli_tokenizer **out) {
     *out = NULL;
     if (!data || len < 16 || memcmp(data, "LLITOK1", 8))
         return lli_fail(LLI_E_FORMAT, "tokenizer fragment: bad magic or too short");
@@ -240,6 +444,8 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
                 int cp = byte_to_cp(b);
                 t->byte_of_cp[cp] = b;
                 n = put_utf8(buf, cp);
+                memcpy(t->byte_char[b], buf, (size_t)n);
+                t->byte_char_len[b] = (uint8_t)n;
             }
             int64_t id = token_id(t, buf, (size_t)n);
             t->byte_token[b] = id >= 0 ? (lli_token)id : t->unk;
@@ -248,14 +454,22 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
     }
     if (st == LLI_OK) {
         t->specials = malloc((t->n_tokens ? t->n_tokens : 1) * sizeof *t->specials);
-        if (!t->specials) st = lli_fail(LLI_E_NOMEM, "out of memory");
-        for (uint32_t i = 0; st == LLI_OK && i < t->n_tokens; i++)
-            if ((tok_type(t, (lli_token)i) == TT_CONTROL || tok_type(t, (lli_token)i) == TT_USER) && tok_len(t, (lli_token)i))
-                t->specials[t->n_specials++] = (lli_token)i;
+        t->flags = calloc(t->n_tokens ? t->n_tokens : 1, 1);
+        if (!t->specials || !t->flags) st = lli_fail(LLI_E_NOMEM, "out of memory");
         if (st == LLI_OK) {
+            special_flags(t, t->flags); /* per token for now */
+            for (uint32_t i = 0; i < t->n_tokens; i++)
+                if (t->flags[i] && tok_len(t, (lli_token)i)) t->specials[t->n_specials++] = (lli_token)i;
             qsort_r(t->specials, t->n_specials, sizeof *t->specials, cmp_specials_len, t);
             lli_token *fit = realloc(t->specials, (t->n_specials ? t->n_specials : 1) * sizeof *fit);
             if (fit) t->specials = fit;
+            uint8_t *per_token = t->flags;
+            t->flags = malloc(t->n_specials ? t->n_specials : 1);
+            if (t->flags) {
+                for (uint32_t k = 0; k < t->n_specials; k++) t->flags[k] = per_token[t->specials[k]];
+                choose_strips(t, model_name ? model_name : "", s->pre);
+            } else st = lli_fail(LLI_E_NOMEM, "out of memory");
+            free(per_token);
         }
     }
     if (st != LLI_OK) {
@@ -266,18 +480,21 @@ lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_
     return LLI_OK;
 }
 
+/* Longest first (llama.cpp's order), then by id so that the order does not depend on qsort. */
 static int cmp_specials_len(const void *a, const void *b, void *arg) {
     const lli_tokenizer *t = arg;
-    uint32_t la = tok_len(t, *(const lli_token *)a), lb = tok_len(t, *(const lli_token *)b);
-    return la < lb ? 1 : la > lb ? -1 : 0;
+    lli_token ia = *(const lli_token *)a, ib = *(const lli_token *)b;
+    uint32_t la = tok_len(t, ia), lb = tok_len(t, ib);
+    return la < lb ? 1 : la > lb ? -1 : ia < ib ? -1 : ia > ib;
 }
 
 void lli_tokenizer_free(lli_tokenizer *t) {
     if (!t) return;
-    for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->regex[i]);
+    for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->regex[i].code);
     free(t->token_map.slots);
     free(t->merge_map.slots);
     free(t->specials);
+    free(t->flags);
     free(t->tokens);
     free(t->merges);
     free(t);
@@ -295,187 +512,390 @@ static void emit(sink *s, lli_token tok) {
     s->n++;
 }
 
-/* ---- byte-level BPE ----------------------------------------------------------------------------- */
+/* Grow *p to hold n elements of size sz (kept between words so that long texts do not allocate
+ * per piece). */
+static int reserve(void *p, size_t *cap, size_t n, size_t sz) {
+    if (n <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < n) c *= 2;
+    void *q = realloc(*(void **)p, c * sz);
+    if (!q) return -1;
+    *(void **)p = q;
+    *cap = c;
+    return 0;
+}
 
-/* Symbols are byte ranges of the mapped piece; merging joins neighbours. */
+/* ---- merging ----------------------------------------------------------------------------------
+ *
+ * Both models merge adjacent symbols greedily, best pair first and leftmost among equals. The
+ * candidate pairs sit in a binary heap (as in SentencePiece and llama.cpp) and the symbols in a
+ * linked list, so a piece of n symbols costs O(n log n): a pair taken from the heap is still
+ * current when both of its symbols have the lengths they had when it was pushed, as symbols only
+ * ever grow (by absorbing their right neighbour) or disappear (length 0). */
+
 typedef struct sym {
+    int32_t prev, next;
     uint32_t start, len;
 } sym;
 
-static int64_t merge_rank(const lli_tokenizer *t, const char *s, const sym *a, const sym *b, char *scratch) {
-    memcpy(scratch, s + a->start, a->len);
-    scratch[a->len] = ' ';
-    memcpy(scratch + a->len + 1, s + b->start, b->len);
-    return strmap_get(&t->merge_map, t, merge_text, scratch, a->len + 1 + b->len);
+typedef struct pair {
+    float key;            /* lower first: the merge rank, or minus the SentencePiece score */
+    uint32_t left, right; /* symbol indices */
+    uint32_t llen, rlen;  /* their lengths when the pair was pushed */
+} pair;
+
+typedef struct work {
+    sym *syms;
+    size_t syms_cap;
+    pair *heap;
+    size_t heap_n, heap_cap;
+    char *text, *scratch;
+    size_t text_cap, scratch_cap;
+    uint32_t *cps, *units;
+    size_t cps_cap, units_cap;
+    uint32_t *chunks[2];
+    size_t chunks_cap[2];
+} work;
+
+static void work_free(work *w) {
+    free(w->syms), free(w->heap), free(w->text), free(w->scratch), free(w->cps), free(w->units);
+    free(w->chunks[0]), free(w->chunks[1]);
 }
 
-static lli_status bpe_piece(const lli_tokenizer *t, const char *piece, size_t len, sink *out) {
-    /* Map every byte to its alphabet character. */
-    char *mapped = malloc(len * 2 + 1), *scratch = malloc(len * 4 + 2);
-    sym *syms = malloc((len ? len : 1) * sizeof *syms);
-    if (!mapped || !scratch || !syms) {
-        free(mapped), free(scratch), free(syms);
+static int pair_before(const pair *a, const pair *b) {
+    return a->key < b->key || (a->key == b->key && a->left < b->left);
+}
+
+static int heap_push(work *w, pair p) {
+    if (reserve(&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap)) return -1;
+    size_t i = w->heap_n++;
+    while (i && pair_before(&p, &w->heap[(i - 1) / 2])) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = p;
+    return 0;
+}
+
+static pair heap_pop(work *w) {
+    pair top = w->heap[0], last = w->heap[--w->heap_n];
+    size_t i = 0, n = w->heap_n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && pair_before(&w->heap[c + 1], &w->heap[c])) c++;
+        if (!pair_before(&w->heap[c], &last)) break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (n) w->heap[i] = last;
+    return top;
+}
+
+/* Split the symbols at w->text (n of them, linked in order) into symbols by merging the best pairs;
+ * key_of gives a pair's key, or returns 0 when the pair does not merge. */
+typedef int (*pair_key_fn)(const lli_tokenizer *t, work *w, const sym *l, const sym *r, float *key);
+
+static int try_pair(const lli_tokenizer *t, work *w, int32_t l, int32_t r, pair_key_fn key_of) {
+    if (l < 0 || r < 0) return 0;
+    float key;
+    if (!key_of(t, w, &w->syms[l], &w->syms[r], &key)) return 0;
+    return heap_push(w, (pair){key, (uint32_t)l, (uint32_t)r, w->syms[l].len, w->syms[r].len});
+}
+
+static int merge_all(const lli_tokenizer *t, work *w, size_t n, pair_key_fn key_of) {
+    w->heap_n = 0;
+    for (size_t i = 1; i < n; i++)
+        if (try_pair(t, w, (int32_t)i - 1, (int32_t)i, key_of)) return -1;
+    while (w->heap_n) {
+        pair p = heap_pop(w);
+        sym *l = &w->syms[p.left], *r = &w->syms[p.right];
+        if (!l->len || !r->len || l->len != p.llen || r->len != p.rlen) continue; /* stale */
+        l->len += r->len;
+        r->len = 0;
+        l->next = r->next;
+        if (r->next >= 0) w->syms[r->next].prev = (int32_t)p.left;
+        if (try_pair(t, w, l->prev, (int32_t)p.left, key_of) || try_pair(t, w, (int32_t)p.left, l->next, key_of)) return -1;
+    }
+    return 0;
+}
+
+/* ---- byte-level BPE ----------------------------------------------------------------------------- */
+
+static int bpe_key(const lli_tokenizer *t, work *w, const sym *l, const sym *r, float *key) {
+    memcpy(w->scratch, w->text + l->start, l->len);
+    w->scratch[l->len] = ' ';
+    memcpy(w->scratch + l->len + 1, w->text + r->start, r->len);
+    int64_t rank = strmap_get(&t->merge_map, t, merge_text, w->scratch, l->len + 1 + r->len);
+    *key = (float)rank;
+    return rank >= 0;
+}
+
+/* One pre-tokenized piece (code points) to tokens: its UTF-8 bytes, each as its byte-level
+ * character, merged by rank. A code point above U+10FFFF, which has no UTF-8 form (llama.cpp
+ * throws on it), is taken as U+FFFD like the other bytes that do not make a character. */
+static lli_status bpe_piece(const lli_tokenizer *t, work *w, const uint32_t *cps, size_t n, sink *out) {
+    if (reserve(&w->text, &w->text_cap, n * 8 + 1, 1) || reserve(&w->syms, &w->syms_cap, n * 4 + 1, sizeof *w->syms) ||
+        reserve(&w->scratch, &w->scratch_cap, n * 8 + 2, 1))
         return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
-    }
-    mapped[0] = '\0'; /* an empty piece is looked up as "" */
-    size_t m = 0, n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int w = put_utf8(mapped + m, byte_to_cp((uint8_t)piece[i]));
-        syms[n++] = (sym){(uint32_t)m, (uint32_t)w};
-        m += (size_t)w;
-    }
-    int64_t whole = t->ignore_merges ? token_id(t, mapped, m) : -1;
-    if (whole >= 0) {
-        emit(out, (lli_token)whole);
-        n = 0;
-    }
-    /* Merge the lowest-ranked adjacent pair (leftmost on ties) until none is in the merge list. */
-    while (n > 1) {
-        int64_t best = -1;
-        size_t at = 0;
-        for (size_t i = 0; i + 1 < n; i++) {
-            int64_t r = merge_rank(t, mapped, &syms[i], &syms[i + 1], scratch);
-            if (r >= 0 && (best < 0 || r < best)) best = r, at = i;
-        }
-        if (best < 0) break;
-        syms[at].len += syms[at + 1].len;
-        memmove(&syms[at + 1], &syms[at + 2], (n - at - 2) * sizeof *syms);
-        n--;
-    }
+    size_t m = 0, ns = 0;
     for (size_t i = 0; i < n; i++) {
-        int64_t id = token_id(t, mapped + syms[i].start, syms[i].len);
+        char utf8[4];
+        int k = put_utf8(utf8, cps[i] > 0x10ffff ? 0xfffd : (int)cps[i]);
+        for (int j = 0; j < k; j++) {
+            uint8_t b = (uint8_t)utf8[j];
+            w->syms[ns] = (sym){(int32_t)ns - 1, (int32_t)ns + 1, (uint32_t)m, t->byte_char_len[b]};
+            memcpy(w->text + m, t->byte_char[b], t->byte_char_len[b]);
+            m += t->byte_char_len[b];
+            ns++;
+        }
+    }
+    if (!ns) return LLI_OK;
+    w->syms[ns - 1].next = -1;
+    if (t->ignore_merges && token_id(t, w->text, m) >= 0) {
+        w->syms[0] = (sym){-1, -1, 0, (uint32_t)m};
+        ns = 1;
+    }
+    if (merge_all(t, w, ns, bpe_key)) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+    for (int32_t i = 0; i != -1; i = w->syms[i].next) {
+        const sym *s = &w->syms[i];
+        int64_t id = token_id(t, w->text + s->start, s->len);
         if (id >= 0) {
             emit(out, (lli_token)id);
             continue;
         }
-        /* Not in the vocabulary: fall back to its bytes' characters. */
-        for (uint32_t k = 0; k < syms[i].len;) {
-            size_t cl = utf8_len(mapped + syms[i].start + k, syms[i].len - k);
-            int64_t cid = token_id(t, mapped + syms[i].start + k, cl);
-            emit(out, cid >= 0 ? (lli_token)cid : t->unk);
-            k += (uint32_t)cl;
+        /* Not in the vocabulary: each byte of its text that is a token by itself (llama.cpp). */
+        for (uint32_t k = 0; k < s->len; k++) {
+            int64_t bid = token_id(t, w->text + s->start + k, 1);
+            if (bid >= 0) emit(out, (lli_token)bid);
         }
     }
-    free(mapped), free(scratch), free(syms);
     return LLI_OK;
 }
 
-/* Split text by regex r into matched and unmatched parts (both kept), passing each to next. */
-static lli_status pretokenize(const lli_tokenizer *t, const char *s, size_t len, int level, sink *out) {
-    if (level >= t->n_regex || level >= (int)(sizeof t->regex / sizeof t->regex[0])) return bpe_piece(t, s, len, out);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->regex[level], NULL);
-    if (!md) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
-    size_t pos = 0;
-    lli_status st = LLI_OK;
-    while (st == LLI_OK && pos < len) {
-        int rc = pcre2_match(t->regex[level], (PCRE2_SPTR)s, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc < 0) break;
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        if (ov[0] > pos) st = pretokenize(t, s + pos, ov[0] - pos, level + 1, out);
-        if (st == LLI_OK && ov[1] > ov[0]) st = pretokenize(t, s + ov[0], ov[1] - ov[0], level + 1, out);
-        pos = ov[1] > ov[0] ? ov[1] : ov[0] + utf8_len(s + ov[0], len - ov[0]);
+/* Apply regex r to each chunk of `in` (lengths in units of subj), writing the new chunks to *out:
+ * matches and the stretches between them. After an empty match the next try must be non-empty at
+ * the same place, else the search moves on by one (std::regex_iterator's rule). */
+static lli_status split_chunks(const lli_tokenizer *t, int r, const uint32_t *subj, const uint32_t *in, size_t n_in,
+                               uint32_t **out, size_t *out_cap, size_t *n_out, pcre2_match_data *md) {
+    size_t n = 0, base = 0;
+    for (size_t c = 0; c < n_in; base += in[c], c++) {
+        size_t len = in[c], pos = 0, prev = 0;
+        uint32_t opts = 0;
+        for (;;) {
+            int rc = pcre2_match(t->regex[r].code, subj + base, len, pos, opts, md, NULL);
+            /* The JIT's stack is small; the interpreter keeps its backtracking on the heap. */
+            if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+                rc = pcre2_match(t->regex[r].code, subj + base, len, pos, opts | PCRE2_NO_JIT, md, NULL);
+            if (rc == PCRE2_ERROR_NOMATCH) {
+                if (!opts || pos >= len) break;
+                opts = 0, pos++;
+                continue;
+            }
+            if (rc < 0)
+                return lli_fail(rc == PCRE2_ERROR_NOMEMORY || rc == PCRE2_ERROR_HEAPLIMIT ? LLI_E_NOMEM : LLI_E_INTERNAL,
+                                "pre-tokenizer regex %d failed on a piece of %zu characters (PCRE2 error %d)", r, len, rc);
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            if (reserve(out, out_cap, n + 2, sizeof **out)) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+            if (ov[0] > prev) (*out)[n++] = (uint32_t)(ov[0] - prev);
+            if (ov[1] > ov[0]) (*out)[n++] = (uint32_t)(ov[1] - ov[0]);
+            prev = ov[1];
+            pos = ov[1];
+            opts = ov[1] == ov[0] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
+            if (pos >= len && !opts) break;
+        }
+        if (prev < len) {
+            if (reserve(out, out_cap, n + 1, sizeof **out)) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+            (*out)[n++] = (uint32_t)(len - prev);
+        }
     }
-    if (st == LLI_OK && pos < len) st = pretokenize(t, s + pos, len - pos, level + 1, out);
-    pcre2_match_data_free(md);
+    *n_out = n;
+    return LLI_OK;
+}
+
+/* Byte-level BPE on raw text: code points, pre-tokenizer pieces, then each piece merged. */
+static lli_status bpe_text(const lli_tokenizer *t, work *w, const char *text, size_t len, sink *out) {
+    if (reserve(&w->cps, &w->cps_cap, len, sizeof *w->cps) || reserve(&w->units, &w->units_cap, len, sizeof *w->units) ||
+        reserve(&w->chunks[0], &w->chunks_cap[0], 1, sizeof(uint32_t)))
+        return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+    size_t n = 0;
+    for (size_t i = 0, used; i < len; i += used) w->cps[n++] = decode_cp((const uint8_t *)text + i, len - i, &used);
+    size_t n_chunks = 1;
+    w->chunks[0][0] = (uint32_t)n;
+    int cur = 0, units_kind = -1;
+    lli_status st = LLI_OK;
+    for (int r = 0; r < t->n_regex && st == LLI_OK; r++) {
+        if (units_kind != t->regex[r].collapsed) { /* the text as this regex sees it */
+            units_kind = t->regex[r].collapsed;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t cp = w->cps[i];
+                int cls = cp < 0x80 ? -1 : lli_ucls_of(cp);
+                w->units[i] = cls < 0 ? cp : cls == LLI_UCLS_WHITESPACE ? 0x0b : units_kind ? CLASS_UNIT[cls] : cp;
+            }
+        }
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->regex[r].code, NULL);
+        if (!md) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+        size_t n_next = 0;
+        st = split_chunks(t, r, w->units, w->chunks[cur], n_chunks, &w->chunks[!cur], &w->chunks_cap[!cur], &n_next, md);
+        pcre2_match_data_free(md);
+        cur = !cur;
+        n_chunks = n_next;
+    }
+    const uint32_t *cps = w->cps;
+    for (size_t c = 0; c < n_chunks && st == LLI_OK; c++) {
+        st = bpe_piece(t, w, cps, w->chunks[cur][c], out);
+        cps += w->chunks[cur][c];
+    }
     return st;
 }
 
 /* ---- SentencePiece-style ---------------------------------------------------------------------- */
 
-typedef struct spm_sym {
-    int prev, next;
-    uint32_t start, len;
-} spm_sym;
+static int spm_key(const lli_tokenizer *t, work *w, const sym *l, const sym *r, float *key) {
+    int64_t id = token_id(t, w->text + l->start, l->len + r->len);
+    if (id < 0) return 0;
+    *key = -tok_score(t, (lli_token)id);
+    return 1;
+}
 
-static lli_status spm_text(const lli_tokenizer *t, const char *text, size_t len, int prefix, sink *out) {
+/* Characters as llama.cpp cuts SentencePiece input: the lead byte's high bits give the length,
+ * whatever follows, cut short at the end of the text. Invalid sequences become symbols no token
+ * matches and so reach the byte fallback. */
+static size_t spm_char_len(uint8_t c, size_t left) {
+    size_t n = c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    return n < left ? n : left;
+}
+
+static lli_status spm_text(const lli_tokenizer *t, work *w, const char *text, size_t len, int prefix, sink *out) {
     /* Spaces become U+2581 ("▁"), with one in front when the model asks for it. */
     size_t cap = len * 3 + 4;
-    char *s = malloc(cap);
-    spm_sym *syms = malloc(cap * sizeof *syms);
-    char *scratch = malloc(cap);
-    if (!s || !syms || !scratch) {
-        free(s), free(syms), free(scratch);
+    if (reserve(&w->text, &w->text_cap, cap, 1) || reserve(&w->syms, &w->syms_cap, cap, sizeof *w->syms))
         return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
-    }
+    char *s = w->text;
     size_t m = 0;
     if (prefix) memcpy(s, "\xe2\x96\x81", 3), m = 3;
     for (size_t i = 0; i < len; i++) {
         if (text[i] == ' ') memcpy(s + m, "\xe2\x96\x81", 3), m += 3;
         else s[m++] = text[i];
     }
-    int n = 0;
-    for (size_t i = 0; i < m;) {
-        size_t cl = utf8_len(s + i, m - i);
-        syms[n] = (spm_sym){n - 1, n + 1, (uint32_t)i, (uint32_t)cl};
-        n++;
+    size_t n = 0;
+    for (size_t i = 0; i < m; n++) {
+        size_t cl = spm_char_len((uint8_t)s[i], m - i);
+        w->syms[n] = (sym){(int32_t)n - 1, (int32_t)n + 1, (uint32_t)i, (uint32_t)cl};
         i += cl;
     }
-    if (n) syms[n - 1].next = -1;
-    /* Repeatedly merge the adjacent pair whose joined text is the best-scoring token (leftmost on
-     * ties); a simple scan per step keeps this short, and texts are short. */
-    for (;;) {
-        int best = -1;
-        float best_score = 0;
-        for (int i = 0; i != -1 && n; i = syms[i].next) {
-            int j = syms[i].next;
-            if (j == -1) break;
-            uint32_t l = syms[i].len + syms[j].len;
-            int64_t id = token_id(t, s + syms[i].start, l);
-            if (id >= 0 && (best < 0 || tok_score(t, (lli_token)id) > best_score))
-                best = i, best_score = tok_score(t, (lli_token)id);
-        }
-        if (best < 0) break;
-        int j = syms[best].next;
-        syms[best].len += syms[j].len;
-        syms[best].next = syms[j].next;
-        if (syms[j].next != -1) syms[syms[j].next].prev = best;
-    }
-    for (int i = 0; n && i != -1; i = syms[i].next) {
-        int64_t id = token_id(t, s + syms[i].start, syms[i].len);
+    if (!n) return LLI_OK;
+    w->syms[n - 1].next = -1;
+    if (merge_all(t, w, n, spm_key)) return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+    for (int32_t i = 0; i != -1; i = w->syms[i].next) {
+        int64_t id = token_id(t, s + w->syms[i].start, w->syms[i].len);
         if (id >= 0) emit(out, (lli_token)id);
         else
-            for (uint32_t k = 0; k < syms[i].len; k++) emit(out, t->byte_token[(uint8_t)s[syms[i].start + k]]);
+            for (uint32_t k = 0; k < w->syms[i].len; k++) emit(out, t->byte_token[(uint8_t)s[w->syms[i].start + k]]);
     }
-    free(s), free(syms), free(scratch);
     return LLI_OK;
 }
 
-/* ---- encode / decode ----------------------------------------------------------------------------- */
+/* ---- encode ------------------------------------------------------------------------------------- */
 
-/* Tokenize plain text (no special tokens in it). first: at the start of the input. */
-static lli_status encode_plain(const lli_tokenizer *t, const char *s, size_t len, int first, sink *out) {
-    if (t->spm) return spm_text(t, s, len, t->add_space_prefix && first, out);
-    return len ? pretokenize(t, s, len, 0, out) : LLI_OK;
+/* A stretch of the input: raw text, or a special token matched whole. */
+typedef struct frag {
+    lli_token tok; /* -1: raw text */
+    size_t off, len;
+} frag;
+
+static int frag_push(frag **v, size_t *cap, size_t *n, frag f) {
+    if (reserve(v, cap, *n + 1, sizeof **v)) return -1;
+    (*v)[(*n)++] = f;
+    return 0;
 }
+
+/* isspace() in the C locale, as llama.cpp tests it. */
+static int is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Special tokens are taken out of the raw text before anything else, as llama.cpp does: each in
+ * turn, longest first, at every place it occurs in what is still raw text. User-defined tokens
+ * are always matched (Hugging Face's added tokens, such as GPT-NeoX's runs of spaces); control and
+ * unknown tokens only when the caller parses special tokens. Some swallow the whitespace next to
+ * them (choose_strips). */
+static lli_status partition(const lli_tokenizer *t, const char *text, size_t len, int parse_special, frag **out,
+                            size_t *n_out) {
+    frag *cur = NULL, *next = NULL;
+    size_t n = 0, cap = 0, n_next = 0, cap_next = 0;
+    if (len && frag_push(&cur, &cap, &n, (frag){-1, 0, len})) goto nomem;
+    for (uint32_t k = 0; k < t->n_specials && n; k++) {
+        lli_token sp = t->specials[k];
+        if (!parse_special && (t->flags[k] & (SP_CONTROL | SP_UNKNOWN))) continue;
+        const char *needle = tok_text(t, sp);
+        size_t nl = tok_len(t, sp);
+        n_next = 0;
+        for (size_t f = 0; f < n; f++) {
+            if (cur[f].tok >= 0) {
+                if (frag_push(&next, &cap_next, &n_next, cur[f])) goto nomem;
+                continue;
+            }
+            size_t pos = cur[f].off, end = cur[f].off + cur[f].len;
+            const char *hit;
+            while (pos < end && (hit = memmem(text + pos, end - pos, needle, nl))) {
+                size_t at = (size_t)(hit - text), left = at;
+                if (t->flags[k] & STRIP_LEFT)
+                    while (left > pos && is_ascii_space(text[left - 1])) left--;
+                if (left > pos && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, left - pos})) goto nomem;
+                if (frag_push(&next, &cap_next, &n_next, (frag){sp, at, nl})) goto nomem;
+                pos = at + nl;
+                if (t->flags[k] & STRIP_RIGHT)
+                    while (pos < end && is_ascii_space(text[pos])) pos++;
+            }
+            if (pos < end && frag_push(&next, &cap_next, &n_next, (frag){-1, pos, end - pos})) goto nomem;
+        }
+        frag *tmp = cur;
+        cur = next, next = tmp;
+        size_t tc = cap;
+        cap = cap_next, cap_next = tc;
+        n = n_next;
+    }
+    free(next);
+    *out = cur;
+    *n_out = n;
+    return LLI_OK;
+nomem:
+    free(cur), free(next);
+    return lli_fail(LLI_E_NOMEM, "out of memory tokenizing");
+}
+
+/* Symbols are indexed and placed with 32-bit numbers; a byte can grow to 6 bytes of byte-level
+ * characters (3 of U+FFFD, each 2), so this bounds what one call takes. */
+#define MAX_TEXT ((size_t)256 << 20)
 
 lli_status lli_tokenizer_encode(const lli_tokenizer *t, const char *text, size_t len, int add_special,
                                 int parse_special, lli_token *out, size_t cap, size_t *n_out) {
     sink s = {out, cap, 0};
-    if (add_special && t->add_bos && t->bos >= 0) emit(&s, t->bos);
+    frag *frags = NULL;
+    size_t n_frags = 0;
+    *n_out = 0;
+    if (len > MAX_TEXT)
+        return lli_fail(LLI_E_INVALID_ARG, "text of %zu bytes is longer than the %zu MiB one call can tokenize", len,
+                        MAX_TEXT >> 20);
+    LLI_TRY(partition(t, text, len, parse_special, &frags, &n_frags));
+    work w = {0};
     lli_status st = LLI_OK;
-    size_t pos = 0, plain = 0;
-    int first = 1;
-    while (parse_special && pos < len && st == LLI_OK) {
-        lli_token hit = -1;
-        for (uint32_t k = 0; k < t->n_specials; k++) {
-            lli_token sp = t->specials[k];
-            if (tok_len(t, sp) <= len - pos && !memcmp(text + pos, tok_text(t, sp), tok_len(t, sp))) {
-                hit = t->specials[k];
-                break;
-            }
-        }
-        if (hit < 0) {
-            pos++;
+    if (add_special && t->add_bos && t->bos >= 0) emit(&s, t->bos);
+    /* SentencePiece: the space prefix goes in front of the text and of every stretch that follows
+     * a special token. */
+    int after_special = 1;
+    for (size_t f = 0; f < n_frags && st == LLI_OK; f++) {
+        if (frags[f].tok >= 0) {
+            emit(&s, frags[f].tok);
+            after_special = 1;
             continue;
         }
-        if (pos > plain) st = encode_plain(t, text + plain, pos - plain, first, &s);
-        first = 0;
-        emit(&s, hit);
-        pos += tok_len(t, hit);
-        plain = pos;
+        if (t->spm) st = spm_text(t, &w, text + frags[f].off, frags[f].len, t->add_space_prefix && after_special, &s);
+        else st = bpe_text(t, &w, text + frags[f].off, frags[f].len, &s);
+        after_special = 0;
     }
-    if (st == LLI_OK && plain < len) st = encode_plain(t, text + plain, len - plain, first, &s);
     if (st == LLI_OK && add_special && t->add_eos && t->eos >= 0) emit(&s, t->eos);
+    work_free(&w);
+    free(frags);
     *n_out = s.n;
     if (st == LLI_OK && s.n > cap)
         return lli_fail(LLI_E_BUFFER_TOO_SMALL, "the text needs %zu tokens, the buffer holds %zu", s.n, cap);

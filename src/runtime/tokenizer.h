@@ -13,9 +13,11 @@
 typedef struct lli_tokenizer lli_tokenizer;
 
 /* Parse the tokenizer payload (format in docs/fragment-format.md) with the manifest's settings.
- * The payload must outlive the tokenizer (it is the model's). Errors name the problem in it. */
+ * model_name (general.name, may be NULL) decides, as in llama.cpp, which special tokens swallow
+ * the whitespace next to them. The payload must outlive the tokenizer (it is the model's). Errors
+ * name the problem in it. */
 lli_status lli_tokenizer_create(const uint8_t *data, uint64_t len, const lli_mf_tokenizer *settings,
-                                lli_tokenizer **out);
+                                const char *model_name, lli_tokenizer **out);
 void lli_tokenizer_free(lli_tokenizer *t);
 
 lli_status lli_tokenizer_encode(const lli_tokenizer *t, const char *text, size_t len, int add_special,
