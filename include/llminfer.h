@@ -262,7 +262,9 @@ LLI_API lli_status lli_model_params_set_progress(lli_model_params *params, lli_p
  *
  * Reads manifest.json, checks every fragment's header, size and (unless turned off) SHA-256,
  * decompresses zstd fragments and places the tensors in the backend's memory, on a thread pool.
- * Nothing is returned on failure; the message names the bad fragment or field.
+ * Nothing is returned on failure; the message names the bad fragment or field. A manifest or
+ * fragment that is not a regular file (a FIFO, a directory, a device) is refused at once with
+ * ::LLI_E_IO; a fragment that cannot be mapped for lack of memory or address space gives ::LLI_E_NOMEM.
  * @param path   The model directory.
  * @param params Load parameters, or NULL for the defaults.
  * @param[out] out Receives the model; free it with lli_model_free().

@@ -46,6 +46,16 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     meson test -C build-sanitize --print-errorlogs
 passed
 
+echo "== multi-threaded C tests under ThreadSanitizer"
+# The tests that run threads: several contexts on one model (threads), loader threads (model),
+# compute pools and background state loads (kv, harden), concurrent saves (harden).
+[ -f build-tsan/build.ninja ] || meson setup build-tsan --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
+    -Db_sanitize=thread -Db_lundef=false >/dev/null
+ninja -C build-tsan
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    meson test -C build-tsan --print-errorlogs threads model kv harden
+passed
+
 # Reached only if every stage above passed (set -e stops at the first failure).
 echo "== all tests passed"
 echo "stages: $stages passed, 0 failed"

@@ -1,6 +1,7 @@
 /* Hardening of the library's edges on a tiny random-weight model: over-long sequences refused up
  * front with both lengths named, and nothing changed; models, caches, contexts and samplers freed
- * in every order (run under AddressSanitizer to catch a use after free); FIFOs and directories in
+ * in every order, and by several threads while the caller frees the model (run under
+ * AddressSanitizer and ThreadSanitizer to catch a use after free or a racy count); FIFOs and directories in
  * place of input files refused at once, by name (an alarm ends the test if anything blocks); a file
  * that cannot be mapped for lack of address space is LLI_E_NOMEM; two threads saving KV states to
  * one path both succeed and leave one whole state.
@@ -142,6 +143,45 @@ static void test_free_orders(void) {
         for (int lo = i + 1, hi = 3; lo < hi; lo++, hi--) t = perm[lo], perm[lo] = perm[hi], perm[hi] = t;
     }
     CHECK(orders == 24, "%d free orders tried", orders);
+}
+
+typedef struct user {
+    lli_model *model;
+    lli_kv_cache *kv;
+    lli_context *ctx;
+    lli_status st;
+} user;
+
+/* Decodes on its own cache and context, then frees them: the last one out frees the model. */
+static void *use_and_free(void *arg) {
+    user *u = arg;
+    lli_batch *b = NULL;
+    lli_seq_id s = -1;
+    u->st = lli_batch_create(128, &b);
+    if (!u->st) u->st = lli_kv_seq_create(u->kv, &s);
+    for (int64_t p = 0; !u->st && p < 8; p++) u->st = feed(u->ctx, b, s, p, p + 1);
+    lli_batch_free(b);
+    lli_context_free(u->ctx);
+    lli_kv_cache_free(u->kv);
+    return NULL;
+}
+
+/* Caches and contexts made and freed on several threads while the caller frees its handle: the
+ * model's count of users is changed from all of them at once. */
+static void test_free_across_threads(void) {
+    lli_model *m = load();
+    if (!m) return;
+    enum { N = 3 };
+    user u[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        u[i] = (user){m, cache(m, 64), NULL, LLI_OK};
+        u[i].ctx = context(m, u[i].kv);
+    }
+    for (int i = 0; i < N; i++) pthread_create(&th[i], NULL, use_and_free, &u[i]);
+    lli_model_free(m);
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) CHECK(u[i].st == LLI_OK, "user %d: status %d", i, u[i].st);
 }
 
 /* A copy of the model with `name` (a file name, or the first fragment for NULL) replaced by a FIFO,
@@ -316,6 +356,7 @@ int main(int argc, char **argv) {
     lli_convert_params_free(cp);
     test_too_long();
     test_free_orders();
+    test_free_across_threads();
     test_special_files();
     test_map_nomem();
     test_concurrent_saves();

@@ -4,12 +4,16 @@
  * or AddressSanitizer's in a sanitized build, whose leak checker then still sees every block).
  * At exit, LLI_ALLOC_REPORT (a file) receives "CALLS HIT": the calls counted and 1 if the Nth
  * was reached. The counting starts at main: what the loader and the C runtime allocate before
- * the program runs is not the library's to handle. */
+ * the program runs is not the library's to handle. Likewise, a new thread's allocations count only
+ * once its start routine runs: before that, a sanitizer's runtime sets the thread up (with
+ * pthread_getattr_np, which allocates) and stops the process with a CHECK failure if that fails,
+ * which says nothing about the library. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,8 @@ static atomic_long calls;
 static atomic_int hit;
 static long fail_at;
 static int counting;
+/* Set on the main thread at lli_alloc_shim_start, and on other threads by the trampoline below. */
+static __thread int in_program __attribute__((tls_model("initial-exec")));
 
 /* dlsym may itself ask for memory (calloc) before the real functions are known: a little static
  * space serves it; such blocks are never freed (free() of them is ignored below). */
@@ -67,7 +73,7 @@ static void resolve(void) {
 
 /* Non-zero when this call is the one to fail. */
 static int should_fail(void) {
-    if (!counting) return 0;
+    if (!counting || !in_program) return 0;
     long n = atomic_fetch_add(&calls, 1) + 1;
     if (n != fail_at) return 0;
     atomic_store(&hit, 1);
@@ -82,7 +88,31 @@ __attribute__((constructor)) static void shim_init(void) {
 }
 
 /* Called from the program's main (through a weak reference) when it wants counting to start. */
-EXPORT void lli_alloc_shim_start(void) { counting = 1; }
+EXPORT void lli_alloc_shim_start(void) { counting = in_program = 1; }
+
+typedef struct trampoline_arg {
+    void *(*fn)(void *);
+    void *arg;
+} trampoline_arg;
+
+static void *trampoline(void *p) {
+    trampoline_arg t = *(trampoline_arg *)p;
+    next_free(p);
+    in_program = 1;
+    return t.fn(t.arg);
+}
+
+EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+    static int (*next_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    resolve();
+    if (!next_create) next_create = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT, "pthread_create");
+    trampoline_arg *t = next_malloc(sizeof *t); /* the shim's own: not counted */
+    if (!t) return EAGAIN;
+    *t = (trampoline_arg){fn, arg};
+    int rc = next_create(thread, attr, trampoline, t);
+    if (rc) next_free(t);
+    return rc;
+}
 
 __attribute__((destructor)) static void shim_report(void) {
     const char *path = getenv("LLI_ALLOC_REPORT");
