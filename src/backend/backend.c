@@ -14,7 +14,8 @@
 static lli_status open_cuda(lli_backend **out) {
     /* The loader's search path first (LD_LIBRARY_PATH, build trees), then the install directory. */
     void *h = dlopen(LLI_CUDA_MODULE_NAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h && *LLI_CUDA_MODULE_DIR) h = dlopen(LLI_CUDA_MODULE_DIR "/" LLI_CUDA_MODULE_NAME, RTLD_NOW | RTLD_LOCAL);
+    static const char install_dir[] = LLI_CUDA_MODULE_DIR;
+    if (!h && install_dir[0]) h = dlopen(LLI_CUDA_MODULE_DIR "/" LLI_CUDA_MODULE_NAME, RTLD_NOW | RTLD_LOCAL);
     if (!h) return lli_fail(LLI_E_BACKEND, "CUDA backend unavailable: %s", dlerror());
     lli_cuda_entry_fn entry = (lli_cuda_entry_fn)dlsym(h, LLI_CUDA_ENTRY_SYMBOL);
     if (!entry) {
