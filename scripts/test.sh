@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the C tests, the Python tests, the docs, the installed library through pkg-config,
-# and the C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# and a clang build running the C tests and the fuzz harnesses under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -59,12 +60,14 @@ unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 echo "== Python tests"
 LLMINFER_LIBRARY="$root/build/libllminfer.so" python3 -m pytest -q tests/python
 
-echo "== C tests under AddressSanitizer and UndefinedBehaviorSanitizer"
-[ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
-ninja -C build-sanitize
+echo "== clang build: C tests and fuzz harnesses under AddressSanitizer and UndefinedBehaviorSanitizer"
+# The second compiler (the build above is GCC's), the sanitizers, and every libFuzzer harness of
+# tests/fuzz run for a fixed number of executions from its committed corpus (test suite "fuzz").
+[ -f build-clang-sanitize/build.ninja ] || CC=clang meson setup build-clang-sanitize --buildtype=debugoptimized --werror -Dcuda=disabled \
+    -Ddocs=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dfuzz=enabled >/dev/null
+ninja -C build-clang-sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    meson test -C build-sanitize --print-errorlogs
+    meson test -C build-clang-sanitize --print-errorlogs
 # Reached only if every stage above passed (set -e stops at the first failure).
 echo "== all tests passed"
 echo "suites: 5 passed, 0 failed"
