@@ -325,6 +325,28 @@ static void test_conversion_is_atomic(void) {
     CHECK(!test_exists(out), "a failed conversion left %s", out);
 }
 
+/* A GGUF that lacks a tensor the forward pass reads is refused by the converter, naming the tensor,
+ * instead of becoming a directory that no loader accepts. */
+static void test_incomplete_gguf(void) {
+    size_t len;
+    char *data = test_read_file(g_tiny, &len);
+    CHECK(data != NULL, "cannot read %s", g_tiny);
+    if (!data) return;
+    static const char name[] = "blk.1.attn_v.weight";
+    char *at = memmem(data, len, name, sizeof name - 1);
+    CHECK(at != NULL, "%s has no tensor %s", g_tiny, name);
+    if (at) {
+        at[sizeof name - 2] = 'X'; /* blk.1.attn_v.weighX: a name the architecture does not know */
+        char in[4096], out[4096];
+        snprintf(in, sizeof in, "%s/incomplete.gguf", g_tmp);
+        snprintf(out, sizeof out, "%s/from-incomplete", g_tmp);
+        test_write_file(in, data, len);
+        CHECK_FAILS(convert(in, out, LLI_COMPRESS_NONE), LLI_E_FORMAT, "tensor blk.1.attn_v.weight is missing");
+        CHECK(!test_exists(out), "a refused conversion left %s", out);
+    }
+    free(data);
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s TINY.gguf OTHER.gguf QWEN3.gguf VOCAB.gguf\n", argv[0]);
@@ -344,6 +366,7 @@ int main(int argc, char **argv) {
     test_foreign_fragments();
     test_bad_manifests();
     test_conversion_is_atomic();
+    test_incomplete_gguf();
     test_rm_rf(g_tmp);
     free(g_tmp);
     return check_summary();

@@ -255,6 +255,11 @@ static lli_status plan_fragments(conv *c) {
             f = fragment_named(c, "head", LLI_FRAG_HEAD, -1);
         LLI_TRY(add_piece(f, t->data, t->bytes, t));
     }
+    /* A model that lacks a tensor the forward pass reads would convert into a directory that no
+     * loader accepts: refuse it here, naming the tensor. */
+    char need[LLI_TENSOR_NAME_MAX];
+    for (int64_t k = 0; lli_arch_required_tensor(&c->hp, k, need); k++)
+        if (!gguf_find_tensor(c->g, need)) return lli_fail(LLI_E_FORMAT, "GGUF: tensor %s is missing", need);
     return LLI_OK;
 }
 
