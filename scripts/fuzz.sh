@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Run every libFuzzer harness of tests/fuzz for SECONDS each (niced), one after another, in a clang
-# build with AddressSanitizer and UndefinedBehaviorSanitizer (build-fuzz/, made if absent). Each
+# build with AddressSanitizer and UndefinedBehaviorSanitizer ($FUZZ_BUILD, default build-fuzz/, made
+# if absent). Each
 # harness's corpus grows in fuzz-corpus/NAME/ (ignored by git), seeded from tests/fuzz/corpus/NAME/;
 # failing inputs are kept as fuzz-corpus/artifacts/NAME-crash-*. Prints one line per harness with its
 # executions; exits 1 if any harness failed.
+# Extra libFuzzer flags come from $FUZZ_ARGS (e.g. "-fork=1 -ignore_crashes=1" to go on past a
+# known failure and collect every distinct one).
 # usage: scripts/fuzz.sh SECONDS [HARNESS...]    (harnesses: gguf model_dir fragment_decode tokenizer
 #                                                 kv_restore chat; default all)
 set -euo pipefail
@@ -12,11 +15,12 @@ cd "$(dirname "$0")/.."
 seconds=$1; shift
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(gguf model_dir fragment_decode tokenizer kv_restore chat)
-if [ ! -f build-fuzz/build.ninja ]; then
-    CC=clang meson setup build-fuzz --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
+build=${FUZZ_BUILD:-build-fuzz}
+if [ ! -f "$build/build.ninja" ]; then
+    CC=clang meson setup "$build" --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
         -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dfuzz=enabled >/dev/null
 fi
-nice ninja -C build-fuzz >/dev/null
+nice ninja -C "$build" >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p fuzz-corpus/artifacts
@@ -25,8 +29,8 @@ for h in "${harnesses[@]}"; do
     mkdir -p "fuzz-corpus/$h"
     log="fuzz-corpus/$h.log"
     rc=0
-    nice build-fuzz/tests/fuzz/fuzz_"$h" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=60 \
-        -print_final_stats=1 -artifact_prefix="fuzz-corpus/artifacts/$h-" "fuzz-corpus/$h" "tests/fuzz/corpus/$h" \
+    nice "$build"/tests/fuzz/fuzz_"$h" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=60 \
+        -print_final_stats=1 ${FUZZ_ARGS:-} -artifact_prefix="fuzz-corpus/artifacts/$h-" "fuzz-corpus/$h" "tests/fuzz/corpus/$h" \
         >"$log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "$log" | tail -n 1 | tr -d '#')
