@@ -286,6 +286,7 @@ static void test_bad_manifests(void) {
     expect_manifest("\"file\": \"layer-001.frag\"", "\"file\": \"../layer-001.frag\"", LLI_E_FORMAT, "plain file name");
     expect_manifest("\"compression\": \"none\"", "\"compression\": \"lz4\"", LLI_E_UNSUPPORTED, "lz4");
     expect_manifest("\"architecture\": \"llama\"", "\"architecture\": \"gptj\"", LLI_E_UNSUPPORTED, "gptj");
+    expect_manifest("\"model\": \"gpt2\"", "\"model\": \"gpt1\"", LLI_E_UNSUPPORTED, "tokenizer.model \"gpt1\"");
     expect_manifest("\"format_version\": 1", "\"format_version\": 2", LLI_E_UNSUPPORTED, "format_version 2");
     expect_manifest("\"rms_eps\": ", "\"rms_eps\": -", LLI_E_FORMAT, "positive");
     /* Sizes that claim more than the file holds. */
@@ -325,26 +326,32 @@ static void test_conversion_is_atomic(void) {
     CHECK(!test_exists(out), "a failed conversion left %s", out);
 }
 
-/* A GGUF that lacks a tensor the forward pass reads is refused by the converter, naming the tensor,
- * instead of becoming a directory that no loader accepts. */
-static void test_incomplete_gguf(void) {
+/* A GGUF that the loader could not use is refused by the converter, naming what is wrong, instead
+ * of becoming a directory that no loader accepts: a tensor the forward pass reads is missing, or the
+ * tokenizer is of a kind the library does not implement. */
+static void expect_unusable(const char *find, const char *replace, lli_status want, const char *word) {
     size_t len;
     char *data = test_read_file(g_tiny, &len);
     CHECK(data != NULL, "cannot read %s", g_tiny);
     if (!data) return;
-    static const char name[] = "blk.1.attn_v.weight";
-    char *at = memmem(data, len, name, sizeof name - 1);
-    CHECK(at != NULL, "%s has no tensor %s", g_tiny, name);
+    char *at = memmem(data, len, find, strlen(find));
+    CHECK(at != NULL, "%s has no %s", g_tiny, find);
     if (at) {
-        at[sizeof name - 2] = 'X'; /* blk.1.attn_v.weighX: a name the architecture does not know */
+        memcpy(at, replace, strlen(replace));
         char in[4096], out[4096];
-        snprintf(in, sizeof in, "%s/incomplete.gguf", g_tmp);
-        snprintf(out, sizeof out, "%s/from-incomplete", g_tmp);
+        snprintf(in, sizeof in, "%s/unusable.gguf", g_tmp);
+        snprintf(out, sizeof out, "%s/from-unusable", g_tmp);
         test_write_file(in, data, len);
-        CHECK_FAILS(convert(in, out, LLI_COMPRESS_NONE), LLI_E_FORMAT, "tensor blk.1.attn_v.weight is missing");
+        CHECK_FAILS(convert(in, out, LLI_COMPRESS_NONE), want, word);
         CHECK(!test_exists(out), "a refused conversion left %s", out);
     }
     free(data);
+}
+
+static void test_unusable_gguf(void) {
+    /* blk.1.attn_v.weighX: a name the architecture does not know, so the real one is missing */
+    expect_unusable("blk.1.attn_v.weight", "blk.1.attn_v.weighX", LLI_E_FORMAT, "tensor blk.1.attn_v.weight is missing");
+    expect_unusable("gpt2", "gpt1", LLI_E_UNSUPPORTED, "tokenizer.ggml.model \"gpt1\" is not supported");
 }
 
 int main(int argc, char **argv) {
@@ -366,7 +373,7 @@ int main(int argc, char **argv) {
     test_foreign_fragments();
     test_bad_manifests();
     test_conversion_is_atomic();
-    test_incomplete_gguf();
+    test_unusable_gguf();
     test_rm_rf(g_tmp);
     free(g_tmp);
     return check_summary();

@@ -153,6 +153,9 @@ static lli_status build_tokenizer(conv *c) {
     gguf_str model;
     if (gguf_get_str(g, "tokenizer.ggml.model", &model) != 0)
         return lli_fail(LLI_E_FORMAT, "GGUF: tokenizer.ggml.model is missing");
+    if (!lli_tokenizer_model_known(model.ptr, (size_t)model.len))
+        return lli_fail(LLI_E_UNSUPPORTED, "GGUF: tokenizer.ggml.model \"%.*s\" is not supported (%s)",
+                        model.len < 64 ? (int)model.len : 64, model.ptr, LLI_TOKENIZER_MODELS);
     const gguf_kv *scores = gguf_find(g, "tokenizer.ggml.scores");
     const gguf_kv *types = gguf_find(g, "tokenizer.ggml.token_type");
     const gguf_kv *merges = gguf_find(g, "tokenizer.ggml.merges");
