@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make the committed seed corpora of tests/fuzz/corpus/ (small files; run once, or again when the
-# formats change). Needs a build with -Dfuzz=enabled: its lli-mkgguf, lli-convert and fuzz_kv_restore.
+# formats change). Files it does not make stay: regress-* (inputs that found a bug since fixed) and
+# known-* (inputs of a bug not yet fixed, see docs/fuzzing.md). Needs a build with -Dfuzz=enabled: its lli-mkgguf, lli-convert and fuzz_kv_restore.
 # usage: tests/fuzz/make-corpus.sh BUILD_DIR
 set -euo pipefail
 build=$(realpath "$1")
@@ -8,7 +9,7 @@ cd "$(dirname "$0")"
 out=$PWD/corpus
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkgguf=$build/src/tools/lli-mkgguf convert=$build/src/tools/lli-convert
-for c in gguf model_dir fragment_decode tokenizer kv_restore chat; do rm -rf "${out:?}/$c"; mkdir -p "$out/$c"; done
+for c in gguf model_dir fragment_decode tokenizer kv_restore chat; do mkdir -p "$out/$c"; done
 
 # GGUF: the tiny model of the harnesses (as tests/fuzz/meson.build makes it), a qwen3 one with a
 # separate output matrix, and hand-made files: empty, and one value of every metadata type.

@@ -9,5 +9,5 @@ scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-"$harness" -runs="$runs" -seed=1 -max_len=65536 -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
+"$harness" -runs="$runs" -seed=1 -max_len=65536 -rss_limit_mb=4096 -timeout=60 -error_exitcode=1 -timeout_exitcode=1 -print_final_stats=1 \
     -artifact_prefix="$artifacts/$(basename "$harness")-" "$scratch" "$corpus"
