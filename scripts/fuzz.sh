@@ -29,16 +29,19 @@ for h in "${harnesses[@]}"; do
     mkdir -p "fuzz-corpus/$h"
     log="fuzz-corpus/$h.log"
     rc=0
-    nice "$build"/tests/fuzz/fuzz_"$h" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=60 \
+    before=$(ls fuzz-corpus/artifacts | grep -c "^$h-" || true)
+    nice "$build"/tests/fuzz/fuzz_"$h" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=60 -error_exitcode=1 \
         -print_final_stats=1 ${FUZZ_ARGS:-} -artifact_prefix="fuzz-corpus/artifacts/$h-" "fuzz-corpus/$h" "tests/fuzz/corpus/$h" \
         >"$log" 2>&1 || rc=$?
+    # With -ignore_crashes libFuzzer exits 0 after failures: count the inputs it kept instead.
+    found=$(( $(ls fuzz-corpus/artifacts | grep -c "^$h-" || true) - before ))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "$log" | tail -n 1 | tr -d '#')
-    if [ $rc -eq 0 ]; then
+    if [ $rc -eq 0 ] && [ $found -eq 0 ]; then
         summary+=("$h: ${runs:-?} executions in ${seconds} s, no failure")
     else
         failed=1
-        summary+=("$h: FAILED after ${runs:-?} executions (exit $rc); see $log and fuzz-corpus/artifacts/")
+        summary+=("$h: FAILED: ${runs:-?} executions, exit status $rc, $found failing inputs; see $log and fuzz-corpus/artifacts/$h-*")
     fi
 done
 printf '%s\n' "${summary[@]}"
