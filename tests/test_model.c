@@ -337,13 +337,14 @@ static void expect_unusable(const char *find, const char *replace, lli_status wa
     char *at = memmem(data, len, find, strlen(find));
     CHECK(at != NULL, "%s has no %s", g_tiny, find);
     if (at) {
-        memcpy(at, replace, strlen(replace));
+        memcpy(at, replace, strlen(find)); /* same length: replace may hold a NUL */
         char in[4096], out[4096];
         snprintf(in, sizeof in, "%s/unusable.gguf", g_tmp);
         snprintf(out, sizeof out, "%s/from-unusable", g_tmp);
         test_write_file(in, data, len);
         CHECK_FAILS(convert(in, out, LLI_COMPRESS_NONE), want, word);
         CHECK(!test_exists(out), "a refused conversion left %s", out);
+        test_rm_rf(out); /* so that one failure does not make the next case fail */
     }
     free(data);
 }
@@ -352,6 +353,10 @@ static void test_unusable_gguf(void) {
     /* blk.1.attn_v.weighX: a name the architecture does not know, so the real one is missing */
     expect_unusable("blk.1.attn_v.weight", "blk.1.attn_v.weighX", LLI_E_FORMAT, "tensor blk.1.attn_v.weight is missing");
     expect_unusable("gpt2", "gpt1", LLI_E_UNSUPPORTED, "tokenizer.ggml.model \"gpt1\" is not supported");
+    /* Strings the manifest's JSON could not carry back: invalid UTF-8, a NUL. */
+    expect_unusable("random weights", "r\xffndom weights", LLI_E_FORMAT, "general.name is not UTF-8 text");
+    expect_unusable("random weights", "rand\0m weights", LLI_E_FORMAT, "general.name is not UTF-8 text");
+    expect_unusable("blk.0.ffn_up.weight", "blk.0.ffn_up.w\xc0\xafight", LLI_E_FORMAT, "is not UTF-8 text");
 }
 
 int main(int argc, char **argv) {
