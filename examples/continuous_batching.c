@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
     int n_req = 8, kv_tokens = 4096, budget = 64, max_new = 24, min_preempt = 0, threads = 0, swap = 0;
     double rate = 10.0;
     uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage(argv[0]);
         if (!strcmp(a, "-m")) model_dir = v;
@@ -142,7 +142,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-t")) threads = atoi(v);
         else if (!strcmp(a, "--preempt") && (!strcmp(v, "swap") || !strcmp(v, "recompute"))) swap = !strcmp(v, "swap");
         else usage(argv[0]);
-        i++;
     }
     if (!model_dir || n_req < 1 || rate <= 0 || budget < 1 || max_new < 1 || kv_tokens < 1) usage(argv[0]);
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the C tests, the examples and the installed library (all through meson test), the
-# docs, the Python tests, the Python package installed by pip into a fresh venv, and the C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# docs, the Python tests, the Python package installed by pip into a fresh venv, a clang build
+# running the C tests and the fuzz harnesses under AddressSanitizer and UndefinedBehaviorSanitizer,
+# and the multi-threaded tests under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -38,12 +40,14 @@ echo "llminfer $got"
 [ "$got" = "$(lib/version.sh)" ]
 passed
 
-echo "== C tests under AddressSanitizer and UndefinedBehaviorSanitizer"
-[ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debugoptimized --werror -Dcuda=disabled -Ddocs=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
-ninja -C build-sanitize
+echo "== clang build: C tests and fuzz harnesses under AddressSanitizer and UndefinedBehaviorSanitizer"
+# The second compiler (the build above is GCC's), the sanitizers, and every libFuzzer harness of
+# tests/fuzz run for a fixed number of executions from its committed corpus (test suite "fuzz").
+[ -f build-clang-sanitize/build.ninja ] || CC=clang meson setup build-clang-sanitize --buildtype=debugoptimized --werror -Dcuda=disabled \
+    -Ddocs=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dfuzz=enabled >/dev/null
+ninja -C build-clang-sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    meson test -C build-sanitize --print-errorlogs
+    meson test -C build-clang-sanitize --print-errorlogs
 passed
 
 echo "== multi-threaded C tests under ThreadSanitizer"

@@ -294,6 +294,7 @@ static void test_bad_manifests(void) {
     expect_manifest("\"file\": \"layer-001.frag\"", "\"file\": \"../layer-001.frag\"", LLI_E_FORMAT, "plain file name");
     expect_manifest("\"compression\": \"none\"", "\"compression\": \"lz4\"", LLI_E_UNSUPPORTED, "lz4");
     expect_manifest("\"architecture\": \"llama\"", "\"architecture\": \"gptj\"", LLI_E_UNSUPPORTED, "gptj");
+    expect_manifest("\"model\": \"gpt2\"", "\"model\": \"gpt1\"", LLI_E_UNSUPPORTED, "tokenizer.model \"gpt1\"");
     expect_manifest("\"format_version\": 1", "\"format_version\": 2", LLI_E_UNSUPPORTED, "format_version 2");
     expect_manifest("\"rms_eps\": ", "\"rms_eps\": -", LLI_E_FORMAT, "positive");
     /* Sizes that claim more than the file holds. */
@@ -333,6 +334,39 @@ static void test_conversion_is_atomic(void) {
     CHECK(!test_exists(out), "a failed conversion left %s", out);
 }
 
+/* A GGUF that the loader could not use is refused by the converter, naming what is wrong, instead
+ * of becoming a directory that no loader accepts: a tensor the forward pass reads is missing, or the
+ * tokenizer is of a kind the library does not implement. */
+static void expect_unusable(const char *find, const char *replace, lli_status want, const char *word) {
+    size_t len;
+    char *data = test_read_file(g_tiny, &len);
+    CHECK(data != NULL, "cannot read %s", g_tiny);
+    if (!data) return;
+    char *at = memmem(data, len, find, strlen(find));
+    CHECK(at != NULL, "%s has no %s", g_tiny, find);
+    if (at) {
+        memcpy(at, replace, strlen(find)); /* same length: replace may hold a NUL */
+        char in[4096], out[4096];
+        snprintf(in, sizeof in, "%s/unusable.gguf", g_tmp);
+        snprintf(out, sizeof out, "%s/from-unusable", g_tmp);
+        test_write_file(in, data, len);
+        CHECK_FAILS(convert(in, out, LLI_COMPRESS_NONE), want, word);
+        CHECK(!test_exists(out), "a refused conversion left %s", out);
+        test_rm_rf(out); /* so that one failure does not make the next case fail */
+    }
+    free(data);
+}
+
+static void test_unusable_gguf(void) {
+    /* blk.1.attn_v.weighX: a name the architecture does not know, so the real one is missing */
+    expect_unusable("blk.1.attn_v.weight", "blk.1.attn_v.weighX", LLI_E_FORMAT, "tensor blk.1.attn_v.weight is missing");
+    expect_unusable("gpt2", "gpt1", LLI_E_UNSUPPORTED, "tokenizer.ggml.model \"gpt1\" is not supported");
+    /* Strings the manifest's JSON could not carry back: invalid UTF-8, a NUL. */
+    expect_unusable("random weights", "r\xffndom weights", LLI_E_FORMAT, "general.name is not UTF-8 text");
+    expect_unusable("random weights", "rand\0m weights", LLI_E_FORMAT, "general.name is not UTF-8 text");
+    expect_unusable("blk.0.ffn_up.weight", "blk.0.ffn_up.w\xc0\xafight", LLI_E_FORMAT, "is not UTF-8 text");
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s TINY.gguf OTHER.gguf QWEN3.gguf VOCAB.gguf\n", argv[0]);
@@ -352,6 +386,7 @@ int main(int argc, char **argv) {
     test_foreign_fragments();
     test_bad_manifests();
     test_conversion_is_atomic();
+    test_unusable_gguf();
     test_rm_rf(g_tmp);
     free(g_tmp);
     return check_summary();

@@ -50,8 +50,9 @@ static void *open_cuda_module(char *tried, size_t cap) {
             if (h) return h;
         }
     }
-    if (*LLI_CUDA_MODULE_DIR) {
-        int w = snprintf(path, sizeof path, "%s/llminfer/%s", LLI_CUDA_MODULE_DIR, LLI_CUDA_MODULE_NAME);
+    static const char install_dir[] = LLI_CUDA_MODULE_DIR; /* a string literal's first byte: clang warns */
+    if (install_dir[0]) {
+        int w = snprintf(path, sizeof path, "%s/llminfer/%s", install_dir, LLI_CUDA_MODULE_NAME);
         if (w > 0 && (size_t)w < sizeof path) return open_path(path, tried, cap);
     }
     return NULL;

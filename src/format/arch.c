@@ -97,3 +97,23 @@ lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int n_
     shape_str(want, sizeof want, dims, w);
     return lli_fail(LLI_E_FORMAT, "tensor %s has shape %s, but the hyperparameters require %s", name, got, want);
 }
+
+int lli_arch_required_tensor(const lli_hparams *hp, int64_t i, char name[LLI_TENSOR_NAME_MAX]) {
+    const char *globals[3] = {"token_embd.weight", "output_norm.weight", "output.weight"};
+    const int n_globals = hp->tied_embeddings ? 2 : 3;
+    if (i < 0) return 0;
+    if (i < n_globals) {
+        snprintf(name, LLI_TENSOR_NAME_MAX, "%s", globals[i]);
+        return 1;
+    }
+    i -= n_globals;
+    const char *per_layer[14] = {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight",
+                                 "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight",
+                                 "ffn_down.weight"};
+    int n = 9;
+    if (hp->qkv_bias) per_layer[n++] = "attn_q.bias", per_layer[n++] = "attn_k.bias", per_layer[n++] = "attn_v.bias";
+    if (hp->qk_norm) per_layer[n++] = "attn_q_norm.weight", per_layer[n++] = "attn_k_norm.weight";
+    if (i / n >= hp->n_layer) return 0;
+    snprintf(name, LLI_TENSOR_NAME_MAX, "blk.%lld.%s", (long long)(i / n), per_layer[i % n]);
+    return 1;
+}

@@ -44,4 +44,10 @@ const lli_preset *lli_preset_at(int i); /* NULL past the end: for listing */
  * Returns LLI_OK or LLI_E_FORMAT naming the tensor, expected and actual shape. Unknown names pass. */
 lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int n_dims, const int64_t ne[4]);
 
+/* The tensors the forward pass reads with these hyperparameters, for the converter and the verifier
+ * to refuse a model that lacks one: writes the i-th name (from 0: the global tensors, then each
+ * layer's) into name and returns 1, or returns 0 past the last. */
+#define LLI_TENSOR_NAME_MAX 96
+int lli_arch_required_tensor(const lli_hparams *hp, int64_t i, char name[LLI_TENSOR_NAME_MAX]);
+
 #endif

@@ -153,6 +153,9 @@ static lli_status build_tokenizer(conv *c) {
     gguf_str model;
     if (gguf_get_str(g, "tokenizer.ggml.model", &model) != 0)
         return lli_fail(LLI_E_FORMAT, "GGUF: tokenizer.ggml.model is missing");
+    if (!lli_tokenizer_model_known(model.ptr, (size_t)model.len))
+        return lli_fail(LLI_E_UNSUPPORTED, "GGUF: tokenizer.ggml.model \"%.*s\" is not supported (%s)",
+                        model.len < 64 ? (int)model.len : 64, model.ptr, LLI_TOKENIZER_MODELS);
     const gguf_kv *scores = gguf_find(g, "tokenizer.ggml.scores");
     const gguf_kv *types = gguf_find(g, "tokenizer.ggml.token_type");
     const gguf_kv *merges = gguf_find(g, "tokenizer.ggml.merges");
@@ -255,6 +258,11 @@ static lli_status plan_fragments(conv *c) {
             f = fragment_named(c, "head", LLI_FRAG_HEAD, -1);
         LLI_TRY(add_piece(f, t->data, t->bytes, t));
     }
+    /* A model that lacks a tensor the forward pass reads would convert into a directory that no
+     * loader accepts: refuse it here, naming the tensor. */
+    char need[LLI_TENSOR_NAME_MAX];
+    for (int64_t k = 0; lli_arch_required_tensor(&c->hp, k, need); k++)
+        if (!gguf_find_tensor(c->g, need)) return lli_fail(LLI_E_FORMAT, "GGUF: tensor %s is missing", need);
     return LLI_OK;
 }
 
@@ -315,6 +323,43 @@ static json_t *hparams_json(const lli_hparams *hp, int vocab_only) {
 }
 
 static json_t *str_json(gguf_str s) { return json_stringn(s.ptr, (size_t)s.len); }
+
+/* 1 if s is UTF-8 text as the manifest's JSON reader takes it back: well-formed (no overlong form,
+ * surrogate or code point above U+10FFFF) and without NUL. */
+static int is_text(gguf_str s) {
+    const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
+    while (p < end) {
+        uint32_t c = *p++;
+        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (c == 0 || more < 0 || end - p < more) return 0;
+        uint32_t cp = more == 0 ? c : more == 1 ? c & 0x1f : more == 2 ? c & 0x0f : c & 0x07;
+        for (int i = 0; i < more; i++, p++) {
+            if ((*p & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (*p & 0x3f);
+        }
+        static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[more] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    }
+    return 1;
+}
+
+/* Every GGUF string that goes into the manifest must come back out of it: refuse the file otherwise,
+ * naming the key, rather than write a manifest that the loader cannot read. */
+static lli_status check_texts(conv *c) {
+    static const char *const keys[] = {"general.name", "tokenizer.ggml.model", "tokenizer.ggml.pre",
+                                       "tokenizer.chat_template"};
+    gguf_str s;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (gguf_get_str(c->g, keys[i], &s) == 0 && !is_text(s))
+            return lli_fail(LLI_E_FORMAT, "GGUF: %s is not UTF-8 text without NUL bytes", keys[i]);
+    if (!is_text((gguf_str){c->family, strlen(c->family)}))
+        return lli_fail(LLI_E_FORMAT, "GGUF: general.architecture is not UTF-8 text");
+    for (uint64_t i = 0; i < c->g->n_tensors; i++)
+        if (!is_text(c->g->tensors[i].name))
+            return lli_fail(LLI_E_FORMAT, "GGUF: the name of tensor %llu is not UTF-8 text without NUL bytes",
+                            (unsigned long long)i);
+    return LLI_OK;
+}
 
 static json_t *tokenizer_json(conv *c) {
     const gguf_file *g = c->g;
@@ -569,6 +614,7 @@ static lli_status convert(conv *c, const char *gguf_path, const char *out_dir) {
         return lli_fail(LLI_E_UNSUPPORTED, "%s: architecture \"%s\" is not supported (supported: %s)", gguf_path, c->family,
                         lli_family_list());
     lli_status st = c->vocab_only ? LLI_OK : read_hparams(c);
+    if (st == LLI_OK) st = check_texts(c);
     if (st == LLI_OK) st = build_tokenizer(c);
     if (st == LLI_OK) st = plan_fragments(c);
     if (st) return lli_fail_prefix(st, "%s: ", gguf_path);

@@ -275,6 +275,10 @@ static lli_status parse_tensors(const json_t *root, lli_manifest *m) {
     return LLI_OK;
 }
 
+int lli_tokenizer_model_known(const char *model, size_t len) {
+    return (len == 5 && !memcmp(model, "llama", 5)) || (len == 4 && !memcmp(model, "gpt2", 4));
+}
+
 static lli_status parse_tokenizer(const json_t *root, lli_manifest *m) {
     lli_status st = LLI_OK;
     const json_t *o = field(root, "tokenizer", "", &st);
@@ -283,6 +287,9 @@ static lli_status parse_tokenizer(const json_t *root, lli_manifest *m) {
     lli_mf_tokenizer *t = &m->tok;
     const char *p = "tokenizer", *s = NULL;
     LLI_TRY(get_str(o, "model", p, &s));
+    if (!lli_tokenizer_model_known(s, strlen(s)))
+        return lli_fail(LLI_E_UNSUPPORTED, "manifest.json: tokenizer.model \"%s\" is not supported (%s)", s,
+                        LLI_TOKENIZER_MODELS);
     if (!(t->model = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");
     LLI_TRY(get_str(o, "pre", p, &s));
     if (!(t->pre = dup_str(s))) return lli_fail(LLI_E_NOMEM, "out of memory reading the manifest");

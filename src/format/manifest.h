@@ -78,4 +78,10 @@ const char *lli_manifest_arch_name(const lli_manifest *m);
 
 int lli_mf_find_fragment(const lli_manifest *m, const char *name);
 
+/* 1 if the tokenizer kind (len bytes at model) is one the library implements: "llama"
+ * (SentencePiece) or "gpt2" (byte-level BPE). The converter and the manifest refuse others, so that
+ * no directory is written, or read, that the tokenizer cannot use. */
+int lli_tokenizer_model_known(const char *model, size_t len);
+#define LLI_TOKENIZER_MODELS "llama, gpt2"
+
 #endif

@@ -128,32 +128,16 @@ static void check_shapes(reporter *r, const lli_manifest *mf) {
         }
     }
     /* Every tensor the forward pass reads must be there. */
-    static const char *const per_layer[] = {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight",
-                                            "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight",
-                                            "ffn_down.weight"};
-    char name[96], msg[160];
-    const char *globals[] = {"token_embd.weight", "output_norm.weight", mf->hp.tied_embeddings ? NULL : "output.weight"};
-    for (int g = 0; g < 3; g++) {
-        if (!globals[g]) continue;
+    char name[LLI_TENSOR_NAME_MAX], msg[160];
+    for (int64_t k = 0; lli_arch_required_tensor(&mf->hp, k, name); k++) {
         int found = 0;
-        for (int64_t i = 0; i < mf->n_tensors && !found; i++) found = !strcmp(mf->tensors[i].name, globals[g]);
+        for (int64_t i = 0; i < mf->n_tensors && !found; i++) found = !strcmp(mf->tensors[i].name, name);
         if (!found) {
-            snprintf(msg, sizeof msg, "tensor %s is missing", globals[g]);
+            snprintf(msg, sizeof msg, "tensor %s is missing", name);
             report(r, "tensor shapes", LLI_E_FORMAT, msg);
             return;
         }
     }
-    for (int64_t l = 0; l < mf->hp.n_layer; l++)
-        for (size_t k = 0; k < sizeof per_layer / sizeof per_layer[0]; k++) {
-            snprintf(name, sizeof name, "blk.%lld.%s", (long long)l, per_layer[k]);
-            int found = 0;
-            for (int64_t i = 0; i < mf->n_tensors && !found; i++) found = !strcmp(mf->tensors[i].name, name);
-            if (!found) {
-                snprintf(msg, sizeof msg, "tensor %s is missing", name);
-                report(r, "tensor shapes", LLI_E_FORMAT, msg);
-                return;
-            }
-        }
     snprintf(msg, sizeof msg, "%lld tensors agree with the hyperparameters", (long long)mf->n_tensors);
     report(r, "tensor shapes", LLI_OK, msg);
 }

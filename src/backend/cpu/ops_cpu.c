@@ -5,6 +5,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/pool.h"
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/quant.h"
 #include "backend/kv_view.h"
 #include "backend/tensor.h"
@@ -415,8 +416,7 @@ static int g_attend_avx2; /* the CPU has AVX2, FMA and F16C: set once by lli_cpu
 
 void lli_cpu_ops_init(void) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    g_attend_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    g_attend_avx2 = lli_cpu_has_avx2_fma_f16c();
 #endif
 }
 

@@ -1,4 +1,5 @@
 #include "backend/cpu/quant.h"
+#include "backend/cpu/cpu_features.h"
 
 #include <math.h>
 #include <string.h>
@@ -674,8 +675,7 @@ static const char *g_simd = "portable";
 
 void lli_quant_init(void) {
 #ifdef LLI_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (lli_cpu_has_avx2_fma_f16c()) {
         g_q8_0 = dot_q8_0_avx2, g_q4_0 = dot_q4_0_avx2, g_q4_1 = dot_q4_1_avx2, g_q4_k = dot_q4_k_avx2;
         g_q6_k = dot_q6_k_avx2;
         g_dot_f16 = dot_f32_f16_avx2, g_axpy_f16 = axpy_f16_avx2, g_to_f16 = to_f16_avx2, g_from_f16 = from_f16_avx2;
