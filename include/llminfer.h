@@ -526,6 +526,30 @@ LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, c
 LLI_API lli_status lli_detokenize(const lli_model *model, const lli_token *tokens, size_t n_tokens,
                                   int remove_special, char *buf, size_t capacity, size_t *n_bytes);
 
+/**
+ * @brief Format a conversation as the text of a prompt, in the format of a model's chat template.
+ *
+ * The template (LLI_INFO_CHAT_TEMPLATE, a Jinja text) is not executed: its format is recognised by
+ * its markers. ChatML (`<|im_start|>`: SmolLM2, Qwen), with the template's default system message
+ * when the conversation does not begin with a system message; Llama 3 (`<|start_header_id|>`);
+ * Mistral (`[INST]`), where system messages go before the first user message and tool messages are
+ * left out. Tokenize the result with parse_special on.
+ * @param tmpl        The chat template.
+ * @param roles       n_messages roles: "system", "user", "assistant" or "tool".
+ * @param contents    n_messages message texts.
+ * @param n_messages  At least 1.
+ * @param add_generation_prompt Non-zero to end with the opening of an assistant turn.
+ * @param out         Receives the text, NUL-terminated; may be NULL when @p out_size is 0.
+ * @param out_size    Bytes at @p out.
+ * @param[out] out_len Receives the text's length without the terminator (also when @p out is too
+ *                    small); may be NULL.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_UNSUPPORTED (a template of another format, or
+ *         none), ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG (NULL arguments, no messages, an unknown role).
+ */
+LLI_API lli_status lli_chat_format(const char *tmpl, const char *const *roles, const char *const *contents,
+                                   size_t n_messages, int add_generation_prompt, char *out, size_t out_size,
+                                   size_t *out_len);
+
 /** @} */
 
 /* ------------------------------------------------------------------------------------------------ */
