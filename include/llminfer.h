@@ -40,7 +40,7 @@ extern "C" {
 /** @brief Version of the binary interface; changes only if a compatible upgrade becomes impossible. */
 #define LLI_ABI_VERSION 1
 /** @brief Major version of the library release. */
-#define LLI_VERSION_MAJOR 0
+#define LLI_VERSION_MAJOR 1
 /** @brief Minor version of the library release. */
 #define LLI_VERSION_MINOR 1
 /** @brief Patch version of the library release. */

@@ -23,6 +23,21 @@ DESTDIR="$stage" meson install -C build --quiet
 pc=$(dirname "$(find "$stage" -name llminfer.pc | head -n 1)")
 lib=$(find "$stage" -name 'libllminfer.so.1' | head -n 1)
 tests/check_exports.sh "$lib" include/llminfer.h lib/llminfer.map
+# Laid out like a Debian -dev package: the library's file named after its full version under the
+# SONAME, the CUDA module (when built) in a private directory, a man page for every tool, the HTML
+# manual, and a CMake package that a consumer builds against.
+libdir=$(dirname "$lib"); prefix=$(dirname "$(find "$stage" -path '*/include/llminfer.h')")/..
+version=$(awk '/define LLI_VERSION_(MAJOR|MINOR|PATCH)/ {v = v (v == "" ? "" : ".") $3} END {print v}' include/llminfer.h)
+[ -f "$libdir/libllminfer.so.$version" ] && [ "$(readlink "$lib")" = "libllminfer.so.$version" ]
+! ls "$libdir" | grep -q cuda
+for tool in $(ls "$prefix/bin"); do
+  LC_ALL=C man -l "$prefix/share/man/man1/$tool.1" | grep -q -- "--help" || { echo "no man page for $tool"; exit 1; }
+done
+[ -f "$prefix/share/doc/llminfer/html/index.html" ]
+cmake -S tests/cmake-consumer -B "$stage/cmake-consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$stage/cmake-consumer" >/dev/null
+LD_LIBRARY_PATH=$libdir "$stage/cmake-consumer/consumer" "$gguf" "$stage/gguf-cache" | tee "$stage/consumer.txt"
+grep -q "smollm2_135m, 30 layers" "$stage/consumer.txt"
 export PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$stage"
 cc examples/load_model.c $(pkg-config --cflags --libs llminfer) -o "$stage/load_model"
 model="$stage/smollm2"
