@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 from conftest import ROOT
@@ -193,3 +194,21 @@ def test_gguf_is_converted_once_into_the_cache(gguf_path, tmp_path):
     verify = subprocess.run([str(TOOLS / "lli-verify"), str(gguf_path)], capture_output=True, text=True, env=env)
     assert verify.returncode == 0 and "all checks passed" in verify.stdout
     assert len(list((cache / "llminfer").iterdir())) == 1
+
+
+def test_interactive_ctrl_c_stops_the_answer_not_the_chat(model_dir):
+    p = subprocess.Popen([str(TOOLS / "lli-generate"), "-m", str(model_dir), "-t", "2", "--backend", "cpu", "-i", "-n", "64"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"Tell me a very long story about a ship at sea, with many chapters.\n")
+        p.stdin.flush()
+        first = p.stdout.read(1)  # the answer has begun
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(input=b"Thanks.\n", timeout=900)
+    finally:
+        p.kill()
+    out = first + out
+    assert p.returncode == 0, err
+    assert b" [stopped]\n" in out
+    assert out.split(b" [stopped]\n", 1)[1].strip(), out  # the next message was answered
+    assert b"eval time" in err
