@@ -25,9 +25,15 @@ static void print_wrapped(FILE *f, const char *text, int indent, int first_col) 
     int col = first_col, width = 79;
     for (const char *p = text; *p;) {
         while (*p == ' ') p++;
-        if (*p == '\n') { /* an explicit line break */
+        if (*p == '\n') { /* an explicit line break; spaces after it are kept (examples) */
             fprintf(f, "\n%*s", indent, "");
             col = indent, p++;
+            for (; *p == ' '; p++) fputc(' ', f), col++;
+            if (col > indent && *p && *p != '\n') {
+                size_t w = strcspn(p, " \n");
+                fwrite(p, 1, w, f);
+                col += (int)w, p += w;
+            }
             continue;
         }
         size_t w = strcspn(p, " \n");

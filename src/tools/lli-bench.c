@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
                             "Measure prompt processing (ppN) and generation (tgN) speed in tokens per second, like "
                             "llama-bench, on random tokens; the mean and standard deviation of the runs are printed.",
                             opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
-                            "Exit status: 0 on success, 1 when loading or running fails, 2 for a wrong command line."};
+                            "Exit status:\n0 on success, 1 when loading or running fails, 2 for a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, NULL, NULL);
     if (rc >= 0) return rc;
     if (!dir) return fprintf(stderr, TOOL ": -m MODEL is required (see " TOOL " --help)\n"), 2;

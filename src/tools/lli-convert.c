@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
                             "copied as it is, never requantized.",
                             opts, (int)(sizeof opts / sizeof opts[0]), 2, 2,
                             "The other tools also take a GGUF file directly and convert it once into a cache.\n\n"
-                            "Exit status: 0 on success, 1 when the conversion fails, 2 for a wrong command line."};
+                            "Exit status:\n0 on success, 1 when the conversion fails, 2 for a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, pos, NULL);
     if (rc >= 0) return rc;
     const char *in = pos[0], *out = pos[1];

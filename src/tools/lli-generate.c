@@ -297,8 +297,8 @@ int main(int argc, char **argv) {
         "Generate text from a prompt with a model and stream it to standard output, or chat with it (-i). The backend "
         "in use, the load time and the prompt and generation speeds go to standard error.",
         opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
-        "Examples:\n  lli-generate -m model.gguf --chat -p \"Write a haiku.\"\n  echo \"Hi\" | lli-generate -m DIR -f -\n"
-        "  lli-generate -m DIR -i -sys \"Answer briefly.\"\n\nExit status: 0 on success, 1 when loading or generating "
+        "Examples:\n  lli-generate -m model.gguf --chat -p \"Write a haiku.\"\n\n  echo \"Hi\" | lli-generate -m DIR -f -\n\n"
+        "  lli-generate -m DIR -i -sys \"Answer briefly.\"\n\nExit status:\n0 on success, 1 when loading or generating "
         "fails, 2 for a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, NULL, NULL);
     if (rc >= 0) return rc;

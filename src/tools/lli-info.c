@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
                             "fragment, and print its facts: architecture, shapes, vocabulary, fragments, memory, backend "
                             "and load time.",
                             opts, (int)(sizeof opts / sizeof opts[0]), 1, 1,
-                            "Exit status: 0 on success, 1 when loading fails, 2 for a wrong command line."};
+                            "Exit status:\n0 on success, 1 when loading fails, 2 for a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, pos, NULL);
     if (rc >= 0) return rc;
     const char *dir = pos[0];

@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
                             "next-token ids and their logits as one JSON object per line: {\"pos\": P, \"top\": [id, "
                             "...], \"logit\": [x, ...]}. For comparing with other implementations.",
                             opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
-                            "Exit status: 0 on success, 1 when loading or decoding fails, 2 for a wrong command line."};
+                            "Exit status:\n0 on success, 1 when loading or decoding fails, 2 for a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, NULL, NULL);
     if (rc >= 0) return rc;
     if (!dir) return fprintf(stderr, TOOL ": -m MODEL is required (see " TOOL " --help)\n"), 2;

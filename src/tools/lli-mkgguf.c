@@ -183,7 +183,7 @@ static int parse_args(int argc, char **argv, spec *s, const char **out) {
         for (int j = 0; j < i; j++) seen |= !strcmp(lli_preset_at(j)->name, lli_preset_at(i)->name);
         if (!seen) n += snprintf(epilog + n, sizeof epilog - (size_t)n, " %s", lli_preset_at(i)->name);
     }
-    snprintf(epilog + n, sizeof epilog - (size_t)n, ".\n\nExit status: 0 on success, 1 when writing fails, 2 for a "
+    snprintf(epilog + n, sizeof epilog - (size_t)n, ".\n\nExit status:\n0 on success, 1 when writing fails, 2 for a "
                                                     "wrong command line.");
     const tool_spec ts = {"lli-mkgguf", "OUT.gguf (--preset NAME | --arch FAMILY --n-embd N --n-ff N --n-head N "
                                         "--n-head-kv N --n-vocab N) [OPTION]...",

@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
     const tool_spec spec = {TOOL, "-m MODEL (-p TEXT | -f FILE) [OPTION]...",
                             "Print the token ids of a text with a model's tokenizer, separated by spaces, on one line.",
                             opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
-                            "Exit status: 0 on success, 1 when loading or tokenizing fails, 2 for a wrong command line."};
+                            "Exit status:\n0 on success, 1 when loading or tokenizing fails, 2 for a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, NULL, NULL);
     if (rc >= 0) return rc;
     if (!model) return fprintf(stderr, TOOL ": -m MODEL is required (see " TOOL " --help)\n"), 2;

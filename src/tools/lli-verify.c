@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
                             "shapes and every fragment's SHA-256, one line per check. MODEL may be a GGUF file: its "
                             "entry in the cache (made first if missing) is checked.",
                             opts, (int)(sizeof opts / sizeof opts[0]), 1, 1,
-                            "Exit status: 0 when every check passes, 1 when one fails (naming each bad fragment), 2 for "
+                            "Exit status:\n0 when every check passes, 1 when one fails (naming each bad fragment), 2 for "
                             "a wrong command line."};
     int rc = tool_parse(&spec, argc, argv, pos, NULL);
     if (rc >= 0) return rc;
