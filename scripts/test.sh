@@ -30,6 +30,7 @@ libdir=$(dirname "$lib"); prefix=$(dirname "$(find "$stage" -path '*/include/llm
 version=$(awk '/define LLI_VERSION_(MAJOR|MINOR|PATCH)/ {v = v (v == "" ? "" : ".") $3} END {print v}' include/llminfer.h)
 [ -f "$libdir/libllminfer.so.$version" ] && [ "$(readlink "$lib")" = "libllminfer.so.$version" ]
 ! ls "$libdir" | grep -q cuda
+if find "$stage" -name 'libllminfer-cuda.so' | grep -q .; then [ -f "$libdir/llminfer/libllminfer-cuda.so" ]; fi
 for tool in $(ls "$prefix/bin"); do
   LC_ALL=C man -l "$prefix/share/man/man1/$tool.1" | grep -q -- "--help" || { echo "no man page for $tool"; exit 1; }
 done
