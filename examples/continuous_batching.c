@@ -1,13 +1,11 @@
-/* A reference scheduler for continuous batching, written against the public API only.
+/* Continuous batching with the library's reference scheduler (lli_sched_*, experimental API).
  *
- * Requests arrive over time (a seeded Poisson process) with prompts of mixed lengths. Every step
- * carries at most BUDGET tokens: one token for each running request that is decoding, chunks of
- * prompts still being prefilled, and the first chunks of newly admitted requests, all in one
- * lli_decode().
- * A request is admitted only when the KV cache has free blocks for it; when a running request
- * needs a block and none is left, the most recently admitted request is preempted, either by
- * recompute (its sequence is freed and its prompt and tokens so far are prefilled again later) or
- * by swap (its KV state is saved to host memory and restored later).
+ * Requests arrive over time (a seeded Poisson process) with prompts of mixed lengths. The host
+ * loop below adds each request when it arrives, calls lli_sched_step() for every step and samples
+ * the requests whose logits are ready; the scheduler decides what each step carries (at most
+ * BUDGET tokens: decode tokens, prompt chunks, newly admitted requests), admits requests when the
+ * KV cache has free blocks for them, and preempts the youngest by recompute or by swap when a
+ * running request needs a block that is not there (src/runtime/scheduler.c has the policy).
  *
  * Before the batched run, every request is run alone (greedy); the batched run must reproduce
  * each request's tokens exactly, whatever the arrival order and preemptions. Exit status 1 if not.
@@ -19,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#define LLI_EXPERIMENTAL /* the scheduler is in the header's experimental section */
 #include <llminfer.h>
 
 #define CHECK(call)                                                                                        \
@@ -52,19 +51,12 @@ static const char *const TEXTS[] = {
 };
 enum { N_TEXTS = sizeof TEXTS / sizeof TEXTS[0], MAX_PROMPT = 256 };
 
-typedef enum { WAITING, RUNNING, SWAPPED, DONE } req_state;
-
 typedef struct {
     double arrival;     /* seconds after the start of the batched run */
     lli_token *tokens;  /* the prompt, then every token generated so far */
     int n_prompt, n_total, max_new;
-    int n_cached;       /* tokens[0 .. n_cached) are in the cache, or in the swap buffer */
-    int lost;           /* tokens it had in the cache when preempted by recompute */
-    int scheduled;      /* tokens of this request in the current step */
-    lli_seq_id seq;     /* -1 while it holds no sequence */
-    req_state state;
-    void *swap;         /* the saved KV state while SWAPPED */
-    size_t swap_size;
+    int64_t id;         /* the scheduler's id, once added */
+    int added, done;
     double *token_time; /* when each generated token came out */
     lli_token *alone;   /* the tokens it generated when run alone */
     int n_alone;
@@ -98,69 +90,6 @@ static double percentile(const double *sorted, int n, double p) {
     if (n == 0) return 0;
     int i = (int)ceil(p / 100.0 * n) - 1;
     return sorted[i < 0 ? 0 : i];
-}
-
-/* The scheduler's state, kept together so the helpers below read like the policy they implement. */
-typedef struct {
-    lli_kv_cache *kv;
-    int block_size;
-    int swap; /* preemption by swap (1) or recompute (0) */
-    request **running; /* admission order: the last one is preempted first */
-    int n_running;
-    int64_t planned_blocks; /* blocks the step being built will take */
-    int preemptions, swap_outs, recomputed_tokens, reused_tokens;
-} scheduler;
-
-static int64_t blocks_for(const scheduler *s, int64_t n_tokens) {
-    return (n_tokens + s->block_size - 1) / s->block_size;
-}
-
-static int64_t free_blocks(const scheduler *s) {
-    int64_t n;
-    CHECK(lli_kv_free_blocks(s->kv, &n));
-    return n - s->planned_blocks;
-}
-
-static void preempt(scheduler *s, request *r) {
-    if (s->swap) {
-        /* The first call only measures; the second writes. */
-        lli_status st = lli_kv_seq_save_buffer(s->kv, r->seq, NULL, 0, &r->swap_size);
-        if (st != LLI_E_BUFFER_TOO_SMALL) CHECK(st);
-        r->swap = malloc(r->swap_size);
-        if (!r->swap) {
-            fprintf(stderr, "out of memory for a swapped sequence\n");
-            exit(1);
-        }
-        CHECK(lli_kv_seq_save_buffer(s->kv, r->seq, r->swap, r->swap_size, &r->swap_size));
-        r->state = SWAPPED;
-        s->swap_outs++;
-    } else {
-        r->lost = r->n_cached;
-        r->n_cached = 0;
-        r->state = WAITING;
-    }
-    CHECK(lli_kv_seq_free(s->kv, r->seq));
-    r->seq = -1;
-    s->n_running--; /* it is always the youngest: the last one in the list */
-    s->preemptions++;
-}
-
-/* Put tokens[n_cached ..] of a running request into the step, as many as the budget and the cache
- * allow. Logits are wanted only for the last known token: its successor is the next one generated. */
-static int schedule_tokens(scheduler *s, request *r, lli_batch *batch, int budget, request **entry_req) {
-    int take = r->n_total - r->n_cached;
-    if (take > budget) take = budget;
-    if (take <= 0) return 0;
-    s->planned_blocks += blocks_for(s, r->n_cached + take) - blocks_for(s, r->n_cached);
-    for (int i = 0; i < take; i++) {
-        int pos = r->n_cached + i;
-        int32_t entry;
-        CHECK(lli_batch_size(batch, &entry));
-        CHECK(lli_batch_add(batch, r->tokens[pos], r->seq, pos, pos == r->n_total - 1));
-        entry_req[entry] = r;
-    }
-    r->scheduled = take;
-    return take;
 }
 
 /* Greedy generation of one request with nothing else in the cache: the reference. */
@@ -243,7 +172,6 @@ int main(int argc, char **argv) {
         size_t np;
         CHECK(lli_tokenize(model, text, strlen(text), 1, 0, r->tokens, MAX_PROMPT, &np));
         r->n_prompt = r->n_total = (int)np;
-        r->seq = -1;
         if (r->n_prompt > longest) longest = r->n_prompt;
         if (r->n_prompt < shortest) shortest = r->n_prompt;
     }
@@ -279,119 +207,59 @@ int main(int argc, char **argv) {
     CHECK(lli_context_create(model, kv, cp, &ctx));
     lli_kv_cache_params_free(kp);
     lli_context_params_free(cp);
-    scheduler s = {.kv = kv, .block_size = 16, .swap = swap};
-    s.running = calloc((size_t)n_req, sizeof *s.running);
-    int64_t total_blocks;
-    CHECK(lli_kv_free_blocks(kv, &total_blocks));
-    for (int i = 0; i < n_req; i++) {
-        /* Admission keeps one block of headroom; with that, every request fits once it is alone. */
-        if (blocks_for(&s, reqs[i].n_prompt + reqs[i].max_new) + 1 > total_blocks) {
-            fprintf(stderr, "request %d needs %d tokens and a spare block; the cache holds %lld blocks of %d: raise --kv-tokens\n", i,
-                    reqs[i].n_prompt + reqs[i].max_new, (long long)total_blocks, s.block_size);
-            return 2;
-        }
-    }
-    request **entry_req = calloc((size_t)budget, sizeof *entry_req);
-    int n_done = 0, steps = 0, generated = 0;
-    int64_t step_tokens = 0;
+    lli_sched_params *sp;
+    lli_sched *sched;
+    CHECK(lli_sched_params_create(&sp));
+    CHECK(lli_sched_params_set_budget(sp, budget));
+    CHECK(lli_sched_params_set_preempt(sp, swap ? LLI_SCHED_PREEMPT_SWAP : LLI_SCHED_PREEMPT_RECOMPUTE));
+    CHECK(lli_sched_create(kv, sp, &sched));
+    lli_sched_params_free(sp);
+    int64_t total_blocks, block_size;
+    CHECK(lli_kv_stat(kv, LLI_KV_STAT_BLOCKS_TOTAL, &total_blocks));
+    CHECK(lli_kv_stat(kv, LLI_KV_STAT_BLOCK_SIZE, &block_size));
+    int n_done = 0, generated = 0;
     t0 = now_s();
     while (n_done < n_req) {
-        double now = now_s() - t0;
-        int arrived_waiting = 0;
-        double next_arrival = -1;
+        double now = now_s() - t0, next_arrival = -1;
         for (int i = 0; i < n_req; i++) {
-            if (reqs[i].state == RUNNING || reqs[i].state == DONE) continue;
-            if (reqs[i].arrival <= now) arrived_waiting = 1;
-            else if (next_arrival < 0 || reqs[i].arrival < next_arrival) next_arrival = reqs[i].arrival;
+            request *r = &reqs[i];
+            if (r->added) continue;
+            if (r->arrival > now) {
+                if (next_arrival < 0 || r->arrival < next_arrival) next_arrival = r->arrival;
+                continue;
+            }
+            /* Refused (LLI_E_KV_FULL) only if it could not fit even alone: the message says by how much. */
+            CHECK(lli_sched_add(sched, r->tokens, r->n_prompt, r->max_new, &r->id));
+            r->added = 1;
         }
-        if (!s.n_running && !arrived_waiting) { /* idle until the next request arrives */
+        int64_t pending;
+        CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_REQUESTS, &pending));
+        if (!pending) { /* idle until the next request arrives */
             sleep_s(next_arrival - now);
             continue;
         }
-        CHECK(lli_batch_clear(batch));
-        s.planned_blocks = 0;
-        int left = budget, preempted_now = 0;
-
-        /* 1. Running requests, oldest first: decode tokens and the rest of their prefill. A prefill
-         * chunk leaves room in the budget for the younger requests' decode tokens, so that a long
-         * prompt does not stall everyone's generation. A request that needs a block the cache lacks
-         * takes it from the youngest, which may be itself. */
-        for (int i = 0; i < s.n_running && left > 0; i++) {
-            request *r = s.running[i];
-            int decoding_after = 0;
-            for (int j = i + 1; j < s.n_running; j++) decoding_after += s.running[j]->n_total - s.running[j]->n_cached == 1;
-            int take = r->n_total - r->n_cached, cap = left - decoding_after > 1 ? left - decoding_after : 1;
-            if (take > cap) take = cap;
-            int64_t need = blocks_for(&s, r->n_cached + take) - blocks_for(&s, r->n_cached);
-            while (need > free_blocks(&s) && s.n_running - 1 > i) {
-                preempt(&s, s.running[s.n_running - 1]);
-                preempted_now = 1;
-            }
-            if (need > free_blocks(&s)) {
-                preempt(&s, r);
-                preempted_now = 1;
-                break;
-            }
-            left -= schedule_tokens(&s, r, batch, take, entry_req);
-        }
-
-        /* 2. Admission, first come first served, unless this step just had to preempt: a request is
-         * admitted when the cache can hold all it knows so far plus one block of headroom. */
-        for (int i = 0; i < n_req && left > 0 && !preempted_now; i++) {
-            request *r = &reqs[i];
-            if ((r->state != WAITING && r->state != SWAPPED) || r->arrival > now) continue;
-            if (blocks_for(&s, r->n_total + 1) + 1 > free_blocks(&s)) break;
-            if (r->state == SWAPPED) {
-                CHECK(lli_kv_seq_restore_buffer(kv, r->swap, r->swap_size, &r->seq));
-                free(r->swap);
-                r->swap = NULL;
-            } else {
-                /* Blocks of this prompt still cached (after a recompute preemption, or a shared
-                 * prompt) are attached instead of computed. */
-                int64_t reused = 0;
-                lli_status st = lli_kv_seq_create_with_prefix(kv, r->tokens, r->n_total, &r->seq, &reused);
-                if (st == LLI_E_NOT_IMPLEMENTED) st = lli_kv_seq_create(kv, &r->seq);
-                CHECK(st);
-                r->n_cached = (int)reused;
-                s.reused_tokens += r->n_cached;
-                if (r->lost > r->n_cached) s.recomputed_tokens += r->lost - r->n_cached;
-                r->lost = 0;
-            }
-            r->state = RUNNING;
-            s.running[s.n_running++] = r;
-            left -= schedule_tokens(&s, r, batch, left, entry_req);
-        }
-
-        /* 3. One step for all of them, then one greedy token for each request whose last known
-         * token was in it. */
-        int32_t n_entries;
-        CHECK(lli_batch_size(batch, &n_entries));
-        if (n_entries == 0) continue;
-        CHECK(lli_decode(ctx, batch));
-        steps++;
-        step_tokens += n_entries;
+        int32_t n_ready;
+        CHECK(lli_sched_step(sched, ctx, &n_ready));
         double t_out = now_s() - t0;
-        for (int32_t e = 0; e < n_entries; e++) {
-            request *r = entry_req[e]; /* a request's entries are contiguous: skip to its last */
-            r->n_cached += r->scheduled;
-            e += r->scheduled - 1;
-            r->scheduled = 0;
-            if (r->n_cached < r->n_total) continue; /* prefill not finished */
+        /* One greedy token for each request whose last known token was in the step. */
+        for (int32_t i = 0; i < n_ready; i++) {
+            int64_t id;
+            int32_t entry;
+            CHECK(lli_sched_ready(sched, i, &id, &entry));
+            request *r = reqs;
+            while (r->id != id || !r->added || r->done) r++;
             lli_token tok;
-            CHECK(lli_sampler_sample(greedy, ctx, e, &tok));
+            CHECK(lli_sampler_sample(greedy, ctx, entry, &tok));
             int k = r->n_total - r->n_prompt;
             r->tokens[r->n_total++] = tok;
             r->token_time[k] = t_out;
             generated++;
             if (tok == eos || k + 1 == r->max_new) {
-                CHECK(lli_kv_seq_free(kv, r->seq));
-                r->seq = -1;
-                r->state = DONE;
+                CHECK(lli_sched_finish(sched, id));
+                r->done = 1;
                 n_done++;
-                int j = 0;
-                while (s.running[j] != r) j++;
-                memmove(&s.running[j], &s.running[j + 1], (size_t)(s.n_running - j - 1) * sizeof *s.running);
-                s.n_running--;
+            } else {
+                CHECK(lli_sched_append(sched, id, tok));
             }
         }
     }
@@ -416,15 +284,22 @@ int main(int argc, char **argv) {
     qsort(ttft, (size_t)n_req, sizeof *ttft, cmp_double);
     qsort(itl, (size_t)n_itl, sizeof *itl, cmp_double);
 
-    printf("%d requests at %.1f/s (seed %llu), prompts %d..%d tokens, KV cache %lld blocks of %d, budget %d, "
+    int64_t steps, step_tokens, preemptions, swap_outs, recomputed, reused;
+    CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_STEPS, &steps));
+    CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_STEP_TOKENS, &step_tokens));
+    CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_PREEMPTIONS, &preemptions));
+    CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_SWAP_OUTS, &swap_outs));
+    CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_RECOMPUTED_TOKENS, &recomputed));
+    CHECK(lli_sched_stat(sched, LLI_SCHED_STAT_REUSED_TOKENS, &reused));
+    printf("%d requests at %.1f/s (seed %llu), prompts %d..%d tokens, KV cache %lld blocks of %lld, budget %d, "
            "preemption by %s\n",
-           n_req, rate, (unsigned long long)seed, shortest, longest, (long long)total_blocks, s.block_size,
+           n_req, rate, (unsigned long long)seed, shortest, longest, (long long)total_blocks, (long long)block_size,
            budget, swap ? "swap" : "recompute");
     printf("alone:   %d tokens in %.2f s, %.1f tokens/s\n", alone_tokens, alone_s, alone_tokens / alone_s);
-    printf("batched: %d tokens in %.2f s, %.1f tokens/s; %d steps of %.1f tokens on average\n", generated, batched_s,
-           generated / batched_s, steps, steps ? (double)step_tokens / steps : 0.0);
-    printf("preemptions: %d (%d swapped out, %d tokens computed again); %d prompt tokens found in the prefix cache\n",
-           s.preemptions, s.swap_outs, s.recomputed_tokens, s.reused_tokens);
+    printf("batched: %d tokens in %.2f s, %.1f tokens/s; %lld steps of %.1f tokens on average\n", generated, batched_s,
+           generated / batched_s, (long long)steps, steps ? (double)step_tokens / (double)steps : 0.0);
+    printf("preemptions: %lld (%lld swapped out, %lld tokens computed again); %lld prompt tokens found in the prefix cache\n",
+           (long long)preemptions, (long long)swap_outs, (long long)recomputed, (long long)reused);
     printf("time to first token  ms: p50 %.1f  p90 %.1f  p99 %.1f\n", 1e3 * percentile(ttft, n_req, 50),
            1e3 * percentile(ttft, n_req, 90), 1e3 * percentile(ttft, n_req, 99));
     printf("inter-token latency  ms: p50 %.1f  p90 %.1f  p99 %.1f\n", 1e3 * percentile(itl, n_itl, 50),
@@ -436,13 +311,14 @@ int main(int argc, char **argv) {
     } else {
         printf("all %d requests match their run alone token for token\n", n_req);
     }
-    if (s.preemptions < min_preempt) {
-        printf("FAILED: %d preemptions, at least %d expected\n", s.preemptions, min_preempt);
+    if (preemptions < min_preempt) {
+        printf("FAILED: %lld preemptions, at least %d expected\n", (long long)preemptions, min_preempt);
         status = 1;
     }
 
-    for (int i = 0; i < n_req; i++) free(reqs[i].tokens), free(reqs[i].token_time), free(reqs[i].alone), free(reqs[i].swap);
-    free(reqs), free(s.running), free(entry_req), free(ttft), free(itl);
+    for (int i = 0; i < n_req; i++) free(reqs[i].tokens), free(reqs[i].token_time), free(reqs[i].alone);
+    free(reqs), free(ttft), free(itl);
+    lli_sched_free(sched);
     lli_batch_free(batch);
     lli_sampler_free(greedy);
     lli_context_free(ctx);

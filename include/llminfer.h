@@ -299,14 +299,20 @@ enum lli_model_info_key {
     LLI_INFO_TOKEN_EOS = 18       /**< End-of-sequence token, -1 if none. */
 };
 
-/** @brief String facts about a model, read with lli_model_info_str(). Values are never renumbered. */
+/**
+ * @brief String facts about a model, read with lli_model_info_str().
+ *
+ * The string keys are numbered apart from the integer keys (from 257), so that a key passed to the
+ * wrong function is refused instead of read as another fact. Releases before 1.1 numbered them 1
+ * to 6; lli_model_info_str() still accepts those numbers for programs built against them.
+ */
 enum lli_model_info_str_key {
-    LLI_INFO_ARCH = 1,      /**< Detected architecture: a preset name, or the family if none matches. */
-    LLI_INFO_FAMILY = 2,    /**< Architecture family: "llama", "qwen2" or "qwen3". */
-    LLI_INFO_NAME = 3,      /**< Human-readable model name from the source file, may be "". */
-    LLI_INFO_MODEL_ID = 4,  /**< The model id derived from the manifest (32 hex digits). */
-    LLI_INFO_TOKENIZER = 5, /**< Tokenizer kind: "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
-    LLI_INFO_CHAT_TEMPLATE = 6 /**< The model's chat template, "" if none. */
+    LLI_INFO_ARCH = 257,      /**< Detected architecture: a preset name, or the family if none matches. */
+    LLI_INFO_FAMILY = 258,    /**< Architecture family: "llama", "qwen2" or "qwen3". */
+    LLI_INFO_NAME = 259,      /**< Human-readable model name from the source file, may be "". */
+    LLI_INFO_MODEL_ID = 260,  /**< The model id derived from the manifest (32 hex digits). */
+    LLI_INFO_TOKENIZER = 261, /**< Tokenizer kind: "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
+    LLI_INFO_CHAT_TEMPLATE = 262 /**< The model's chat template, "" if none. */
 };
 
 /**
@@ -314,7 +320,7 @@ enum lli_model_info_str_key {
  * @param model The model.
  * @param key   One of ::lli_model_info_key.
  * @param[out] out Receives the value.
- * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument or unknown key).
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument, unknown key, or a string key).
  */
 LLI_API lli_status lli_model_info_int(const lli_model *model, int key, int64_t *out);
 
@@ -323,7 +329,7 @@ LLI_API lli_status lli_model_info_int(const lli_model *model, int key, int64_t *
  * @param model The model.
  * @param key   One of ::lli_model_info_str_key.
  * @param[out] out Receives a string owned by the model, valid until lli_model_free().
- * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (NULL argument, unknown key, or an integer key).
  */
 LLI_API lli_status lli_model_info_str(const lli_model *model, int key, const char **out);
 
@@ -495,7 +501,7 @@ LLI_API lli_status lli_model_load_gguf(const char *gguf_path, const char *cache_
  * @param[out] tokens   Receives up to capacity tokens; may be NULL when capacity is 0.
  * @param capacity      Size of tokens.
  * @param[out] n_tokens Receives the number of tokens the text needs, even if it exceeds capacity.
- * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_tokenize(const lli_model *model, const char *text, size_t text_len, int add_special,
                                 int parse_special, lli_token *tokens, size_t capacity, size_t *n_tokens);
@@ -507,7 +513,7 @@ LLI_API lli_status lli_tokenize(const lli_model *model, const char *text, size_t
  * @param[out] buf  Receives the bytes (not NUL-terminated); may be NULL when capacity is 0.
  * @param capacity  Size of buf.
  * @param[out] n_bytes Receives the size of the text, even if it exceeds capacity.
- * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, char *buf, size_t capacity,
                                       size_t *n_bytes);
@@ -521,7 +527,7 @@ LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, c
  * @param[out] buf       Receives the bytes (not NUL-terminated); may be NULL when capacity is 0.
  * @param capacity       Size of buf.
  * @param[out] n_bytes   Receives the size of the text, even if it exceeds capacity.
- * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_detokenize(const lli_model *model, const lli_token *tokens, size_t n_tokens,
                                   int remove_special, char *buf, size_t capacity, size_t *n_bytes);
@@ -617,12 +623,15 @@ LLI_API lli_status lli_kv_cache_params_set_prefix_cache(lli_kv_cache_params *par
  * @param model  The model.
  * @param params Parameters, or NULL for the defaults.
  * @param[out] out Receives the cache; free it with lli_kv_cache_free().
- * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_BACKEND or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params *params, lli_kv_cache **out);
 
 /**
  * @brief Free a KV cache and all its sequences. NULL is ignored.
+ *
+ * The cache holds its model until it is freed (see lli_model_free()). A context that decodes into
+ * the cache may be freed after it, but no longer used.
  * @param kv The cache.
  */
 LLI_API void lli_kv_cache_free(lli_kv_cache *kv);
@@ -631,7 +640,7 @@ LLI_API void lli_kv_cache_free(lli_kv_cache *kv);
  * @brief Start a new, empty sequence.
  * @param kv The cache.
  * @param[out] out Receives the sequence id.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_create(lli_kv_cache *kv, lli_seq_id *out);
 
@@ -656,7 +665,7 @@ LLI_API lli_status lli_kv_seq_create_with_prefix(lli_kv_cache *kv, const lli_tok
  * @brief Free a sequence and release its blocks.
  * @param kv  The cache.
  * @param seq The sequence.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_free(lli_kv_cache *kv, lli_seq_id seq);
 
@@ -665,7 +674,7 @@ LLI_API lli_status lli_kv_seq_free(lli_kv_cache *kv, lli_seq_id seq);
  * @param kv  The cache.
  * @param src The sequence to copy.
  * @param[out] out Receives the new sequence's id.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG, ::LLI_E_KV_FULL or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_INVALID_ARG, ::LLI_E_KV_FULL or ::LLI_E_NOMEM.
  */
 LLI_API lli_status lli_kv_seq_fork(lli_kv_cache *kv, lli_seq_id src, lli_seq_id *out);
 
@@ -674,7 +683,7 @@ LLI_API lli_status lli_kv_seq_fork(lli_kv_cache *kv, lli_seq_id src, lli_seq_id 
  * @param kv       The cache.
  * @param seq      The sequence.
  * @param n_tokens Tokens to keep, at most the sequence's length.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_truncate(lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens);
 
@@ -683,7 +692,7 @@ LLI_API lli_status lli_kv_seq_truncate(lli_kv_cache *kv, lli_seq_id seq, int64_t
  * @param kv  The cache.
  * @param seq The sequence.
  * @param[out] out Receives the count.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_length(const lli_kv_cache *kv, lli_seq_id seq, int64_t *out);
 
@@ -691,7 +700,7 @@ LLI_API lli_status lli_kv_seq_length(const lli_kv_cache *kv, lli_seq_id seq, int
  * @brief Blocks available for new tokens: empty ones plus cached ones that would be evicted.
  * @param kv The cache.
  * @param[out] out Receives the count.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_free_blocks(const lli_kv_cache *kv, int64_t *out);
 
@@ -701,7 +710,7 @@ LLI_API lli_status lli_kv_free_blocks(const lli_kv_cache *kv, int64_t *out);
  * @param seq      The sequence.
  * @param n_tokens Tokens to add.
  * @param[out] out Receives 1 if they fit, else 0.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_fits(const lli_kv_cache *kv, lli_seq_id seq, int64_t n_tokens, int *out);
 
@@ -755,7 +764,7 @@ LLI_API lli_status lli_kv_stat(const lli_kv_cache *kv, int key, int64_t *out);
  * @param kv   The cache.
  * @param seq  The sequence.
  * @param path The file to write.
- * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_IO, ::LLI_E_NOMEM, ::LLI_E_BACKEND or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *path);
 
@@ -885,13 +894,15 @@ LLI_API lli_status lli_context_params_set_max_batch(lli_context_params *params, 
  * @param kv     The cache the context's sequences live in.
  * @param params Parameters, or NULL for the defaults.
  * @param[out] out Receives the context; free it with lli_context_free().
- * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM, ::LLI_E_UNSUPPORTED, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED (the
+ *         model's backend has no forward pass).
  */
 LLI_API lli_status lli_context_create(const lli_model *model, lli_kv_cache *kv, const lli_context_params *params,
                                       lli_context **out);
 
 /**
- * @brief Free a context. NULL is ignored.
+ * @brief Free a context. NULL is ignored. The context holds its model until it is freed (see
+ * lli_model_free()); its KV cache and samplers may be freed before or after it.
  * @param ctx The context.
  */
 LLI_API void lli_context_free(lli_context *ctx);
@@ -955,7 +966,7 @@ LLI_API lli_status lli_batch_size(const lli_batch *batch, int32_t *out);
  * If the step does not fit in the KV cache, it fails with ::LLI_E_KV_FULL and changes nothing.
  * @param ctx   The context.
  * @param batch The step's entries.
- * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_INVALID_ARG, ::LLI_E_BACKEND or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_BACKEND.
  */
 LLI_API lli_status lli_decode(lli_context *ctx, const lli_batch *batch);
 
@@ -1035,7 +1046,7 @@ LLI_API void lli_sampler_free(lli_sampler *sampler);
 /**
  * @brief Append greedy selection (the most likely token).
  * @param sampler The chain.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_greedy(lli_sampler *sampler);
 
@@ -1043,7 +1054,7 @@ LLI_API lli_status lli_sampler_add_greedy(lli_sampler *sampler);
  * @brief Append temperature scaling.
  * @param sampler The chain.
  * @param temp    Temperature, >= 0.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_temperature(lli_sampler *sampler, float temp);
 
@@ -1051,7 +1062,7 @@ LLI_API lli_status lli_sampler_add_temperature(lli_sampler *sampler, float temp)
  * @brief Append top-k filtering.
  * @param sampler The chain.
  * @param k       Candidates to keep, >= 1.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_top_k(lli_sampler *sampler, int32_t k);
 
@@ -1059,7 +1070,7 @@ LLI_API lli_status lli_sampler_add_top_k(lli_sampler *sampler, int32_t k);
  * @brief Append nucleus (top-p) filtering.
  * @param sampler The chain.
  * @param p       Probability mass to keep, in (0, 1].
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_top_p(lli_sampler *sampler, float p);
 
@@ -1067,7 +1078,7 @@ LLI_API lli_status lli_sampler_add_top_p(lli_sampler *sampler, float p);
  * @brief Append min-p filtering.
  * @param sampler The chain.
  * @param p       Keep tokens whose probability is at least p times the top one's, in [0, 1].
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_min_p(lli_sampler *sampler, float p);
 
@@ -1078,7 +1089,7 @@ LLI_API lli_status lli_sampler_add_min_p(lli_sampler *sampler, float p);
  * @param repeat     Repetition penalty, 1 for none.
  * @param frequency  Frequency penalty, 0 for none.
  * @param presence   Presence penalty, 0 for none.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_penalties(lli_sampler *sampler, int32_t last_n, float repeat, float frequency,
                                              float presence);
@@ -1087,7 +1098,7 @@ LLI_API lli_status lli_sampler_add_penalties(lli_sampler *sampler, int32_t last_
  * @brief Append a seeded random draw from the distribution; the same seed gives the same tokens.
  * @param sampler The chain.
  * @param seed    The seed.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_add_dist(lli_sampler *sampler, uint64_t seed);
 
@@ -1097,7 +1108,7 @@ LLI_API lli_status lli_sampler_add_dist(lli_sampler *sampler, uint64_t seed);
  * @param ctx     The context that computed the logits.
  * @param entry   The batch entry.
  * @param[out] out Receives the token.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_sample(lli_sampler *sampler, const lli_context *ctx, int32_t entry, lli_token *out);
 
@@ -1105,10 +1116,220 @@ LLI_API lli_status lli_sampler_sample(lli_sampler *sampler, const lli_context *c
  * @brief Tell the chain a token was accepted, for the penalties' history.
  * @param sampler The chain.
  * @param token   The token.
- * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOT_IMPLEMENTED.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_sampler_accept(lli_sampler *sampler, lli_token token);
 
+/** @} */
+
+/* ------------------------------------------------------------------------------------------------ */
+/**
+ * @defgroup experimental Experimental interfaces
+ * @brief What may still change: declared only when the program defines LLI_EXPERIMENTAL before
+ * including this header.
+ *
+ * These functions are exported under the version node LLMINFER_EXPERIMENTAL instead of a
+ * release's node: a later release may change or remove them (the ABI check in the tests does not
+ * hold them), so a program that uses them is built against one release and checked again with the
+ * next. Everything outside this section is kept for the life of libllminfer.so.1.
+ * @{
+ */
+#ifdef LLI_EXPERIMENTAL
+
+/**
+ * @name The reference continuous-batching scheduler
+ *
+ * A policy for host-driven batching that hosts can use as it is or copy and change (it is written
+ * against the public API only; src/runtime/scheduler.c). The host still drives each step:
+ *
+ * @code
+ * lli_sched_add(s, prompt, n_prompt, max_new, &id);   // whenever a request arrives
+ * lli_sched_step(s, ctx, &n_ready);                    // plan the step, lli_decode() it
+ * for (int32_t i = 0; i < n_ready; i++) {
+ *     lli_sched_ready(s, i, &id, &entry);
+ *     lli_sampler_sample(sampler_of(id), ctx, entry, &tok);
+ *     if (stops(id, tok)) lli_sched_finish(s, id); else lli_sched_append(s, id, tok);
+ * }
+ * @endcode
+ *
+ * Each step carries at most the token budget: one decode token for every running request, chunks
+ * of prompts being prefilled, and the first chunks of newly admitted requests (chunked prefill mixed
+ * with decode). A request is admitted, first come first served, when the cache holds all its known
+ * tokens plus one block of headroom and fewer than max_running requests run. When a running request
+ * needs a block and none is free, the most recently admitted one is preempted, by swap (its KV
+ * state saved to host memory) or by recompute (its sequence freed; prefilled again later, reusing
+ * what the prefix cache still holds). Greedy outputs equal those of each request run alone.
+ * A scheduler is used by one thread at a time; it owns the sequences it creates in the cache.
+ * @{
+ */
+
+/** A scheduler over one KV cache. */
+typedef struct lli_sched lli_sched;
+/** Parameters for lli_sched_create(). */
+typedef struct lli_sched_params lli_sched_params;
+
+/** Preemption mode: save the sequence's KV state to host memory and restore it later (default). */
+#define LLI_SCHED_PREEMPT_SWAP 0
+/** Preemption mode: free the sequence and prefill its tokens again later. */
+#define LLI_SCHED_PREEMPT_RECOMPUTE 1
+
+/** lli_sched_request_stat() #LLI_SCHED_REQ_STATE value: waiting to be admitted. */
+#define LLI_SCHED_WAITING 0
+/** lli_sched_request_stat() #LLI_SCHED_REQ_STATE value: holds a sequence and takes part in steps. */
+#define LLI_SCHED_RUNNING 1
+/** lli_sched_request_stat() #LLI_SCHED_REQ_STATE value: preempted, its KV state kept in host memory. */
+#define LLI_SCHED_SWAPPED 2
+
+/** lli_sched_stat() key: requests added and not yet finished. */
+#define LLI_SCHED_STAT_REQUESTS 0
+/** lli_sched_stat() key: requests running now. */
+#define LLI_SCHED_STAT_RUNNING 1
+/** lli_sched_stat() key: requests swapped out now. */
+#define LLI_SCHED_STAT_SWAPPED 2
+/** lli_sched_stat() key: preemptions so far. */
+#define LLI_SCHED_STAT_PREEMPTIONS 3
+/** lli_sched_stat() key: preemptions that swapped the state out. */
+#define LLI_SCHED_STAT_SWAP_OUTS 4
+/** lli_sched_stat() key: tokens computed again after preemptions by recompute. */
+#define LLI_SCHED_STAT_RECOMPUTED_TOKENS 5
+/** lli_sched_stat() key: tokens found in the prefix cache at admission. */
+#define LLI_SCHED_STAT_REUSED_TOKENS 6
+/** lli_sched_stat() key: steps decoded. */
+#define LLI_SCHED_STAT_STEPS 7
+/** lli_sched_stat() key: batch entries decoded, over all steps. */
+#define LLI_SCHED_STAT_STEP_TOKENS 8
+
+/** lli_sched_request_stat() key: #LLI_SCHED_WAITING, #LLI_SCHED_RUNNING or #LLI_SCHED_SWAPPED. */
+#define LLI_SCHED_REQ_STATE 0
+/** lli_sched_request_stat() key: tokens known (prompt and appended). */
+#define LLI_SCHED_REQ_TOKENS 1
+/** lli_sched_request_stat() key: tokens in the cache (or in the swapped state). */
+#define LLI_SCHED_REQ_CACHED 2
+/** lli_sched_request_stat() key: times it was preempted. */
+#define LLI_SCHED_REQ_PREEMPTIONS 3
+/** lli_sched_request_stat() key: tokens found in the prefix cache at its admissions. */
+#define LLI_SCHED_REQ_REUSED 4
+/** lli_sched_request_stat() key: its sequence in the cache, -1 while it holds none. */
+#define LLI_SCHED_REQ_SEQ 5
+
+/**
+ * @brief Make scheduler parameters with the defaults: a budget of 64 tokens per step, at most 256
+ * running requests, preemption by swap, prefix reuse on.
+ * @param[out] out Receives the parameters; free with lli_sched_params_free().
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_create(lli_sched_params **out);
+/** @brief Free scheduler parameters. NULL is ignored. @param params The parameters. */
+LLI_API void lli_sched_params_free(lli_sched_params *params);
+/**
+ * @brief Set the most batch entries one step carries.
+ * @param params The parameters.
+ * @param tokens At least 1.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_budget(lli_sched_params *params, int32_t tokens);
+/**
+ * @brief Set the most requests that run at once.
+ * @param params The parameters.
+ * @param n      At least 1.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_max_running(lli_sched_params *params, int32_t n);
+/**
+ * @brief Set how a request is preempted.
+ * @param params The parameters.
+ * @param mode   #LLI_SCHED_PREEMPT_SWAP or #LLI_SCHED_PREEMPT_RECOMPUTE.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_preempt(lli_sched_params *params, int mode);
+/**
+ * @brief Set whether admitted requests start from blocks of their tokens found in the prefix cache.
+ * @param params The parameters.
+ * @param on     Non-zero: yes (default).
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_params_set_prefix_cache(lli_sched_params *params, int on);
+
+/**
+ * @brief Make a scheduler over a KV cache. The cache must outlive it; the scheduler creates and
+ * frees sequences in it, and the host should not touch those.
+ * @param kv     The cache.
+ * @param params Parameters, or NULL for the defaults.
+ * @param[out] out Receives the scheduler; free with lli_sched_free().
+ * @return ::LLI_OK, ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_create(lli_kv_cache *kv, const lli_sched_params *params, lli_sched **out);
+/** @brief Free a scheduler and the sequences of its requests. NULL is ignored. @param sched The scheduler. */
+LLI_API void lli_sched_free(lli_sched *sched);
+/**
+ * @brief Add a request; it waits until a step admits it.
+ * @param sched    The scheduler.
+ * @param prompt   The prompt's tokens (copied).
+ * @param n_prompt At least 1.
+ * @param max_new  The most tokens that will be appended (at least 1): admission reserves room for them.
+ * @param[out] out Receives the request's id (never reused).
+ * @return ::LLI_OK, ::LLI_E_KV_FULL (the request could not fit even alone, with the numbers in the
+ *         message), ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_add(lli_sched *sched, const lli_token *prompt, int64_t n_prompt, int64_t max_new,
+                                 int64_t *out);
+/**
+ * @brief Plan one step (preempting and admitting as the policy says) and lli_decode() it.
+ * Every request that was ready after the previous step must have been given its token
+ * (lli_sched_append()) or finished first. On failure nothing of the step counts: its tokens are
+ * planned again next time (preemptions it made stand).
+ * @param sched The scheduler.
+ * @param ctx   A context over the scheduler's cache, with a max batch of at least the budget.
+ * @param[out] n_ready Receives how many requests have logits for their next token (see lli_sched_ready()).
+ * @return ::LLI_OK, any status of lli_decode(), ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_step(lli_sched *sched, lli_context *ctx, int32_t *n_ready);
+/**
+ * @brief The index-th request whose logits the last step computed, and its batch entry (for
+ * lli_sampler_sample() and lli_get_logits()).
+ * @param sched The scheduler.
+ * @param index 0 to n_ready - 1.
+ * @param[out] id    Receives the request's id.
+ * @param[out] entry Receives the batch entry.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_ready(const lli_sched *sched, int32_t index, int64_t *id, int32_t *entry);
+/**
+ * @brief Give a ready request its next token; the next step computes it.
+ * @param sched The scheduler.
+ * @param id    A ready request.
+ * @param token The token.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (unknown or not ready, or max_new tokens reached).
+ */
+LLI_API lli_status lli_sched_append(lli_sched *sched, int64_t id, lli_token token);
+/**
+ * @brief End a request in any state (finished or cancelled): its sequence and swapped state are freed.
+ * @param sched The scheduler.
+ * @param id    The request.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG (unknown id).
+ */
+LLI_API lli_status lli_sched_finish(lli_sched *sched, int64_t id);
+/**
+ * @brief Read one of the scheduler's counters.
+ * @param sched The scheduler.
+ * @param key   One of the LLI_SCHED_STAT_ keys.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_stat(const lli_sched *sched, int key, int64_t *out);
+/**
+ * @brief Read a fact about one request.
+ * @param sched The scheduler.
+ * @param id    The request.
+ * @param key   One of the LLI_SCHED_REQ_ keys.
+ * @param[out] out Receives the value.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_sched_request_stat(const lli_sched *sched, int64_t id, int key, int64_t *out);
+
+/** @} */
+
+#endif /* LLI_EXPERIMENTAL */
 /** @} */
 
 #ifdef __cplusplus

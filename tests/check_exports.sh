@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# usage: check_exports.sh LIBRARY HEADER VERSION_SCRIPT
+# usage: check_exports.sh LIBRARY HEADER VERSION_SCRIPT [ABI_BASELINE]
 # Checks that the library exports exactly the functions the header declares with LLI_API, each
-# under its version node (LLMINFER_1 frozen, later ones LLMINFER_1.N), that the version script lists exactly those names, and that
-# the SONAME is libllminfer.so.1.
+# under a version node of the version script, that the version script lists exactly those names,
+# that the functions of LLMINFER_1 are exactly those of the committed ABI baseline (the first
+# release's list is frozen; later releases add nodes such as LLMINFER_1.1), and that the SONAME is
+# libllminfer.so.1.
 set -euo pipefail
-lib=$1 header=$2 map=$3
+lib=$1 header=$2 map=$3 baseline=${4:-$(dirname "$map")/llminfer.abi}
 fail=0 passed=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
@@ -15,19 +17,21 @@ tr '\n' ' ' < "$header" | grep -o 'LLI_API[^;]*;' | grep -o 'lli_[a-z0-9_]*[[:sp
 objdump -T "$lib" | grep -E ' D[FO] ' | grep -vE '\*UND\*|\*ABS\*' | awk '{print $NF, $(NF-1)}' | sort > "$tmp/exported_with_version"
 awk '{print $1}' "$tmp/exported_with_version" | sort -u > "$tmp/exported"
 grep -o 'lli_[a-z0-9_]*' "$map" | sort -u > "$tmp/listed"
+# The version nodes the script declares ("NAME {" at the start of a line).
+grep -oE '^[A-Z][A-Z0-9_.]* *\{' "$map" | tr -d ' {' | sort -u > "$tmp/nodes"
+# LLMINFER_1 as frozen: the baseline's symbols of that version.
+grep -o "<elf-symbol name='lli_[a-z0-9_]*'[^>]*version='LLMINFER_1'" "$baseline" | grep -o "name='[a-z0-9_]*'" | cut -d"'" -f2 | sort -u > "$tmp/frozen"
+awk '$2 == "LLMINFER_1" {print $1}' "$tmp/exported_with_version" | sort -u > "$tmp/exported_1"
 
 check() { if eval "$2"; then passed=$((passed+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 check "declared functions found in the header" '[ -s "$tmp/declared" ]'
 check "every exported symbol is lli_-prefixed: $(grep -v '^lli_' "$tmp/exported" | tr '\n' ' ')" '! grep -qv "^lli_" "$tmp/exported"'
 check "exported == declared: $(comm -3 "$tmp/exported" "$tmp/declared" | tr -s '\t\n' '  ')" 'cmp -s "$tmp/exported" "$tmp/declared"'
 check "version script lists exactly the declared functions: $(comm -3 "$tmp/listed" "$tmp/declared" | tr -s '\t\n' '  ')" 'cmp -s "$tmp/listed" "$tmp/declared"'
-# LLMINFER_1 is frozen: exactly the functions of the first release (tests/abi/LLMINFER_1.symbols),
-# and every later function sits in a later node (LLMINFER_1.1, ...).
-frozen=$(dirname "$0")/abi/LLMINFER_1.symbols
-awk '$2 == "LLMINFER_1" {print $1}' "$tmp/exported_with_version" | sort -u > "$tmp/v1"
-check "LLMINFER_1 is unchanged: $(comm -3 "$tmp/v1" "$frozen" | tr -s '\t\n' '  ')" 'cmp -s "$tmp/v1" "$frozen"'
-check "every other export is under a LLMINFER_1.N node: $(awk '$2 != "LLMINFER_1" && $2 !~ /^LLMINFER_1\.[0-9]+$/' "$tmp/exported_with_version" | tr '\n' ' ')" \
-  '! awk "\$2 != \"LLMINFER_1\" && \$2 !~ /^LLMINFER_1\\.[0-9]+\$/" "$tmp/exported_with_version" | grep -q .'
+check "every export is under a version node of the script: $(awk 'NR == FNR {n[$1]; next} !($2 in n)' "$tmp/nodes" "$tmp/exported_with_version" | tr '\n' ' ')" \
+    '! awk "NR == FNR {n[\$1]; next} !(\$2 in n)" "$tmp/nodes" "$tmp/exported_with_version" | grep -q .'
+check "the frozen LLMINFER_1 list is found in the baseline" '[ -s "$tmp/frozen" ]'
+check "LLMINFER_1 exports == the frozen list: $(comm -3 "$tmp/exported_1" "$tmp/frozen" | tr -s '\t\n' '  ')" 'cmp -s "$tmp/exported_1" "$tmp/frozen"'
 soname=$(objdump -p "$lib" | awk '$1 == "SONAME" {print $2}')
 check "SONAME is libllminfer.so.1 (got $soname)" '[ "$soname" = libllminfer.so.1 ]'
 echo "$(wc -l < "$tmp/declared") functions declared, $(wc -l < "$tmp/exported") exported"

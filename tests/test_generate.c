@@ -416,6 +416,7 @@ static void test_split(const char *dir, const json_t *text) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1) test_require_file(argv[1], "bash scripts/fetch-model.sh downloads it");
     if (argc != 4) {
         fprintf(stderr, "usage: %s MODEL.gguf GOLDENS.json SCRATCH_DIR\n", argv[0]);
         return 2;

@@ -392,6 +392,7 @@ static void test_context_stats(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1) test_require_file(argv[1], "bash scripts/fetch-model.sh downloads it");
     if (argc != 4) {
         fprintf(stderr, "usage: %s MODEL.gguf OTHER_MODEL.gguf SCRATCH_DIR\n", argv[0]);
         return 2;

@@ -109,6 +109,14 @@ static void test_good_model(void) {
           (long long)info(raw, LLI_INFO_BYTES));
     CHECK_FAILS(lli_model_tensor_info(raw, 9999, NULL, NULL, NULL, NULL, NULL), LLI_E_INVALID_ARG, "9999");
     CHECK_FAILS(lli_model_info_int(raw, 777, &(int64_t){0}), LLI_E_INVALID_ARG, "777");
+    /* A string key given to the integer reader is refused, not read as the integer fact it overlapped. */
+    CHECK_FAILS(lli_model_info_int(raw, LLI_INFO_ARCH, &(int64_t){0}), LLI_E_INVALID_ARG, "string key");
+    CHECK_FAILS(lli_model_info_str(raw, LLI_INFO_N_LAYER + 100, &(const char *){0}), LLI_E_INVALID_ARG, "unknown key");
+    /* Programs built before 1.1 numbered the string keys 1 to 6: they still get their strings. */
+    const char *legacy, *current;
+    CHECK(lli_model_info_str(raw, 2, &legacy) == LLI_OK && lli_model_info_str(raw, LLI_INFO_FAMILY, &current) == LLI_OK &&
+              !strcmp(legacy, current) && !strcmp(current, "llama"),
+          "legacy family key");
     lli_model_free(raw);
     lli_model_free(z);
     CHECK(lli_model_verify(g_raw, 2, NULL, NULL) == LLI_OK, "verify raw: %s", lli_last_error());

@@ -69,6 +69,7 @@ static void *generate(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1) test_require_file(argv[1], "bash scripts/fetch-model.sh downloads it");
     if (argc != 3) {
         fprintf(stderr, "usage: %s MODEL.gguf SCRATCH_DIR\n", argv[0]);
         return 2;

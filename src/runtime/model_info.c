@@ -25,13 +25,21 @@ lli_status lli_model_info_int(const lli_model *m, int key, int64_t *out) {
     case LLI_INFO_SLIDING_WINDOW: *out = hp->sliding_window; break;
     case LLI_INFO_TOKEN_BOS: *out = tok->bos; break;
     case LLI_INFO_TOKEN_EOS: *out = tok->eos; break;
-    default: return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_int: unknown key %d", key);
+    default:
+        if (key >= LLI_INFO_ARCH && key <= LLI_INFO_CHAT_TEMPLATE)
+            return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_int: key %d is a string key: read it with lli_model_info_str",
+                            key);
+        return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_int: unknown key %d", key);
     }
     return LLI_OK;
 }
 
 lli_status lli_model_info_str(const lli_model *m, int key, const char **out) {
     if (!m || !out) return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_str: model or out is NULL");
+    /* Before 1.1 the string keys were numbered 1 to 6, overlapping the integer keys; programs built
+     * against those numbers still get their strings. */
+    enum { LEGACY_FIRST = 1, LEGACY_LAST = 6 };
+    if (key >= LEGACY_FIRST && key <= LEGACY_LAST) key += LLI_INFO_ARCH - LEGACY_FIRST;
     switch (key) {
     case LLI_INFO_ARCH: *out = lli_manifest_arch_name(m->mf); break;
     case LLI_INFO_FAMILY: *out = m->mf->family; break;

@@ -110,3 +110,9 @@ int test_flip_byte(const char *path, long long offset) {
 int test_truncate(const char *path, long long size) { return truncate(path, size); }
 
 int test_exists(const char *path) { return access(path, F_OK) == 0; }
+
+void test_require_file(const char *path, const char *how_to_get) {
+    if (test_exists(path)) return;
+    printf("SKIP: %s is absent (%s)\n", path, how_to_get);
+    exit(77);
+}

@@ -14,5 +14,8 @@ int test_truncate(const char *path, long long size);
 char *test_read_file(const char *path, size_t *len);
 int test_write_file(const char *path, const void *data, size_t len);
 int test_exists(const char *path);
+/* Exit 77 (meson's "skipped") with a message when a file the test needs, such as the downloaded
+ * default model, is absent: a missing download is not a failure of the library, nor a pass. */
+void test_require_file(const char *path, const char *how_to_get);
 
 #endif
