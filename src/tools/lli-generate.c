@@ -379,9 +379,11 @@ int main(int argc, char **argv) {
 
     if (!st && !o.interactive) {
         st = feed(&s, toks, n_toks);
-        if (!st) st = answer(&s, o.n_predict, 0, NULL, NULL);
-        putchar('\n');
-        fflush(stdout);
+        if (!st) {
+            st = answer(&s, o.n_predict, 0, NULL, NULL);
+            putchar('\n');
+            fflush(stdout);
+        }
     } else if (!st) {
         struct sigaction sa = {0};
         sa.sa_handler = on_sigint; /* no SA_RESTART: Ctrl-C at the prompt ends the chat */
