@@ -300,7 +300,7 @@ bool attention_init(exec *ex) {
 
 void op_attention(exec *ex, const lli_attn_args *a) {
     if (ex->st || a->n <= 0) return;
-    const lli_kv_cache *kv = a->kv;
+    const lli_kv_view *kv = a->kv;
     const int npl = lli_cuda_attn_per_lane(a->head_dim);
     if (kv->head_dim != a->head_dim || kv->n_head_kv != a->n_head_kv || a->n_head_kv <= 0 || a->n_head % a->n_head_kv ||
         a->layer < 0 || a->layer >= kv->n_layer || !npl) {
@@ -309,17 +309,11 @@ void op_attention(exec *ex, const lli_attn_args *a) {
         return;
     }
     lli_attn_plan plan;
-    if (lli_cuda_attn_plan(kv, a->seq, a->pos, a->n, a->window, a->n_head, ex->n_sm, &plan)) {
-        fail_msg(ex, LLI_E_INVALID_ARG, "attention: an entry's sequence or position is outside the KV cache");
-        return;
-    }
-    void *host, *dev;
-    if (!stage_reserve(ex, plan.bytes, &host, &dev)) return;
-    lli_cuda_attn_fill(kv, a->seq, a->pos, a->window, &plan, host);
-    if (!stage_send(ex, host, plan.bytes)) return;
-    const lli_attn_entry *ent = reinterpret_cast<const lli_attn_entry *>(static_cast<char *>(dev) + plan.off_entries);
-    const lli_attn_tile *tiles = reinterpret_cast<const lli_attn_tile *>(static_cast<char *>(dev) + plan.off_tiles);
-    const int32_t *tables = reinterpret_cast<const int32_t *>(static_cast<char *>(dev) + plan.off_table);
+    const void *dev = stage_attn_plan(ex, a, &plan);
+    if (!dev) return;
+    const lli_attn_entry *ent = reinterpret_cast<const lli_attn_entry *>(static_cast<const char *>(dev) + plan.off_entries);
+    const lli_attn_tile *tiles = reinterpret_cast<const lli_attn_tile *>(static_cast<const char *>(dev) + plan.off_tiles);
+    const int32_t *tables = reinterpret_cast<const int32_t *>(static_cast<const char *>(dev) + plan.off_table);
     const bool q8 = kv->type == LLI_KV_TYPE_Q8;
     kv_view c = {kv->k, kv->v, kv->k_scale, kv->v_scale, kv->n_layer, a->layer, kv->n_head_kv, kv->block_size, a->head_dim};
 

@@ -119,7 +119,7 @@ void op_rope(exec *ex, float *x, const int64_t *pos, int64_t n, int heads, int h
         fail_msg(ex, LLI_E_UNSUPPORTED, "rope over %d of %d dimensions is not supported", rope_dim, head_dim);
         return;
     }
-    const int64_t *dpos = static_cast<const int64_t *>(stage(ex, pos, static_cast<size_t>(n) * sizeof *pos));
+    const int64_t *dpos = stage_positions(ex, pos, n);
     if (!dpos) return;
     lli_launch l = lli_cuda_launch_rope(n, heads, rope_dim);
     rope_kernel<<<grid_of(l), block_of(l), 0, ex->stream>>>(x, dpos, heads, head_dim, rope_dim, neox, theta_scale, freq_scale,

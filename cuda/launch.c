@@ -1,5 +1,8 @@
 #include "launch.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "format/tensor_types.h"
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -79,23 +82,6 @@ lli_launch lli_cuda_launch_rope(int64_t n, int heads, int rope_dim) {
 
 static size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
 
-/* The first earlier entry of the same sequence, or -1: that entry owns the sequence's table. */
-static int64_t first_of_seq(const int32_t *seq, int64_t i) {
-    /* Runs of one sequence (prefill chunks) resolve in constant time: the run's start owns it. */
-    int64_t r = i;
-    while (r > 0 && seq[r - 1] == seq[r]) r--;
-    for (int64_t j = 0; j < r; j++)
-        if (seq[j] == seq[i]) return j;
-    return r < i ? r : -1;
-}
-
-static int64_t seq_max_pos(const int32_t *seq, const int64_t *pos, int64_t n, int32_t id) {
-    int64_t m = -1;
-    for (int64_t j = 0; j < n; j++)
-        if (seq[j] == id && pos[j] > m) m = pos[j];
-    return m;
-}
-
 static int64_t first_key(int64_t pos, int64_t window) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
 
 int lli_cuda_attn_splits(int64_t items, int32_t max_span, int n_sm) {
@@ -107,21 +93,66 @@ int lli_cuda_attn_splits(int64_t items, int32_t max_span, int n_sm) {
     return want < 1 ? 1 : (int)want;
 }
 
-int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
-                       int n_head, int n_sm, lli_attn_plan *plan) {
+void lli_cuda_attn_work_free(lli_attn_work *w) {
+    free(w->seq_first);
+    free(w->owner);
+    free(w->last);
+    free(w->table);
+    memset(w, 0, sizeof *w);
+}
+
+/* Room for n entries and every sequence slot of the cache; 0 or -1 (out of memory). */
+static int work_grow(lli_attn_work *w, int32_t n_seqs, int64_t n) {
+    if (n_seqs > w->seq_cap) {
+        int64_t *p = realloc(w->seq_first, (size_t)n_seqs * sizeof *p);
+        if (!p) return -1;
+        for (int32_t s = w->seq_cap; s < n_seqs; s++) p[s] = -1;
+        w->seq_first = p;
+        w->seq_cap = n_seqs;
+    }
+    if (n > w->entry_cap) {
+        int64_t *o = realloc(w->owner, (size_t)n * sizeof *o);
+        if (o) w->owner = o;
+        int64_t *l = o ? realloc(w->last, (size_t)n * sizeof *l) : NULL;
+        if (l) w->last = l;
+        int32_t *t = l ? realloc(w->table, (size_t)n * sizeof *t) : NULL;
+        if (!t) return -1;
+        w->table = t;
+        w->entry_cap = n;
+    }
+    return 0;
+}
+
+int lli_cuda_attn_plan(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
+                       int n_head, int n_sm, lli_attn_work *w, lli_attn_plan *plan) {
     lli_attn_plan p = {0};
     p.n = n;
-    int64_t table = 0, tiles = 0, max_span = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (seq[i] < 0 || seq[i] >= kv->n_seqs || pos[i] < 0 || pos[i] > INT32_MAX) return -1;
-        const lli_kv_seq *s = &kv->seqs[seq[i]];
-        if (!s->active || pos[i] >= s->n_blocks * kv->block_size) return -1;
-        if (first_of_seq(seq, i) < 0) table += seq_max_pos(seq, pos, n, seq[i]) / kv->block_size + 1;
+    if (work_grow(w, kv->n_seqs, n)) return -2;
+    int64_t table = 0, tiles = 0, max_span = 0, i;
+    int bad = 0;
+    /* One pass: each entry finds its sequence's first entry (the owner) through seq_first; the
+     * owner's `last` collects the sequence's furthest position. */
+    for (i = 0; i < n; i++) {
+        bad = seq[i] < 0 || seq[i] >= kv->n_seqs || pos[i] < 0 || pos[i] > INT32_MAX;
+        if (bad) break;
+        if ((bad = !kv->seq_blocks[seq[i]] || pos[i] >= kv->seq_n_blocks[seq[i]] * kv->block_size)) break;
+        int64_t *first = &w->seq_first[seq[i]];
+        if (*first < 0) *first = i, w->last[i] = pos[i];
+        else if (pos[i] > w->last[*first]) w->last[*first] = pos[i];
+        w->owner[i] = *first;
         int64_t span = pos[i] - first_key(pos[i], window) + 1;
         if (span > max_span) max_span = span;
     }
+    /* seq_first is all -1 again outside a call, whatever happened; the owners keep the tables. */
+    for (int64_t j = 0; j < i; j++) w->seq_first[seq[j]] = -1;
+    if (bad) return -1;
+    for (i = 0; i < n; i++)
+        if (w->owner[i] == i) {
+            w->table[i] = (int32_t)(table < INT32_MAX ? table : INT32_MAX);
+            table += w->last[i] / kv->block_size + 1;
+        }
     /* Tiles: runs of up to BQ consecutive entries of one sequence. */
-    for (int64_t i = 0; i < n;) {
+    for (i = 0; i < n;) {
         int64_t j = i + 1;
         while (j < n && j - i < LLI_CUDA_ATTN_BQ && seq[j] == seq[i]) j++;
         tiles++;
@@ -144,21 +175,19 @@ int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t
     return 0;
 }
 
-void lli_cuda_attn_fill(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t window,
-                        const lli_attn_plan *plan, void *buf) {
+void lli_cuda_attn_fill(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t window,
+                        const lli_attn_work *w, const lli_attn_plan *plan, void *buf) {
     lli_attn_entry *e = (lli_attn_entry *)((char *)buf + plan->off_entries);
     lli_attn_tile *tl = (lli_attn_tile *)((char *)buf + plan->off_tiles);
     int32_t *table = (int32_t *)((char *)buf + plan->off_table);
-    int32_t used = 0;
     for (int64_t i = 0; i < plan->n; i++) {
-        int64_t owner = first_of_seq(seq, i);
-        if (owner < 0) {
-            const lli_kv_seq *s = &kv->seqs[seq[i]];
-            int64_t blocks = seq_max_pos(seq, pos, plan->n, seq[i]) / kv->block_size + 1;
-            e[i].table = used;
-            for (int64_t b = 0; b < blocks; b++) table[used++] = s->blocks[b];
-        } else
-            e[i].table = e[owner].table;
+        int64_t owner = w->owner[i];
+        e[i].table = w->table[owner];
+        if (owner == i) { /* the sequence's table up to the block of its furthest position in the call */
+            const int32_t *blocks = kv->seq_blocks[seq[i]];
+            int64_t count = w->last[i] / kv->block_size + 1;
+            memcpy(table + w->table[i], blocks, (size_t)count * sizeof *blocks);
+        }
         e[i].pos = (int32_t)pos[i];
         e[i].first = (int32_t)first_key(pos[i], window);
         e[i].pad = 0;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/kv_cache.h"
+#include "backend/kv_view.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,14 +82,31 @@ typedef struct lli_attn_plan {
     size_t off_entries, off_tiles, off_table, bytes;
 } lli_attn_plan;
 
+/* Per-call scratch of the planning, kept by the caller between calls (zero-initialized before the
+ * first; lli_cuda_attn_work_free releases it). seq_first maps a sequence id to its first entry in
+ * the call and is all -1 between calls, so that a call touches only its own entries' sequences:
+ * planning is O(n) in the entries (plus, once, the cache's sequence slots). */
+typedef struct lli_attn_work {
+    int64_t *seq_first; /* per sequence id: its first entry in the call, -1 outside a call */
+    int32_t seq_cap;
+    int64_t *owner;     /* per entry: the first entry of its sequence, which owns the sequence's table */
+    int64_t *last;      /* per owner: the furthest position of the sequence in the call */
+    int32_t *table;     /* per owner: offset of the sequence's table in the flattened tables */
+    int64_t entry_cap;
+} lli_attn_work;
+
+void lli_cuda_attn_work_free(lli_attn_work *w);
+
 /* Size the plan of one attention call: entries (seq[i], pos[i]) over the block tables of kv, with
- * a sliding window (0: none), n_head query heads, on a device of n_sm multiprocessors. Returns 0, or
- * -1 if an entry's sequence or position is outside the cache (nothing to run). */
-int lli_cuda_attn_plan(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
-                       int n_head, int n_sm, lli_attn_plan *plan);
-/* Write the plan's arrays into buf (plan->bytes, 16-byte aligned). */
-void lli_cuda_attn_fill(const lli_kv_cache *kv, const int32_t *seq, const int64_t *pos, int64_t window,
-                        const lli_attn_plan *plan, void *buf);
+ * a sliding window (0: none), n_head query heads, on a device of n_sm multiprocessors. Returns 0;
+ * -1 if an entry's sequence or position is outside the cache (nothing to run); -2 if the scratch
+ * could not grow (out of memory). Leaves in work what lli_cuda_attn_fill needs. */
+int lli_cuda_attn_plan(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t n, int64_t window,
+                       int n_head, int n_sm, lli_attn_work *work, lli_attn_plan *plan);
+/* Write the plan's arrays into buf (plan->bytes, 16-byte aligned), from the same arguments and the
+ * work of the lli_cuda_attn_plan call that made the plan. */
+void lli_cuda_attn_fill(const lli_kv_view *kv, const int32_t *seq, const int64_t *pos, int64_t window,
+                        const lli_attn_work *work, const lli_attn_plan *plan, void *buf);
 /* Key ranges per (entry, head) for the decode kernel: enough blocks to fill the device twice over,
  * each range at least LLI_CUDA_ATTN_MIN_SPLIT keys. */
 int lli_cuda_attn_splits(int64_t items, int32_t max_span, int n_sm);

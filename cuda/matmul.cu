@@ -94,10 +94,45 @@ __global__ void __launch_bounds__(32 * LLI_CUDA_MV_WARPS) matvec_f_kernel(const 
     }
 }
 
-// Rows [r0, r0 + count) of a weight matrix to F16, one thread per chunk.
+// Rows [r0, r0 + count) of a weight matrix to F16. Each warp takes 32 consecutive chunks of 32
+// elements (one per lane: whole blocks' bytes are read by neighbouring lanes), turns them in shared
+// memory, and writes them back as 64 consecutive half pairs per step: a lane's own chunk is 64
+// contiguous bytes, which written directly would put 64 bytes between neighbouring lanes' stores.
+// Rows of a whole number of chunks only (every quantized type; float types of such rows): the
+// chunks of the tile are then consecutive in the output.
+constexpr int k_dq_warps = 8;
+
 template <int T>
-__global__ void dequant_f16_kernel(const uint8_t *__restrict__ w, uint64_t row_bytes, int64_t r0, int64_t count, int64_t in,
-                                   __half *__restrict__ out) {
+__global__ void __launch_bounds__(32 * k_dq_warps) dequant_f16_kernel(const uint8_t *__restrict__ w, uint64_t row_bytes, int64_t r0,
+                                                                     int64_t count, int64_t in, __half *__restrict__ out) {
+    __shared__ float tile[k_dq_warps][32][33]; // padded: lane-major writes and row-major reads hit 32 banks
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int64_t chunks = in / 32, total = count * chunks;
+    float (*t)[33] = tile[warp];
+    __half2 *out2 = reinterpret_cast<__half2 *>(out);
+    for (int64_t c0 = (static_cast<int64_t>(blockIdx.x) * k_dq_warps + warp) * 32; c0 < total;
+         c0 += static_cast<int64_t>(gridDim.x) * k_dq_warps * 32) {
+        const int64_t i = c0 + lane;
+        float y[32];
+        if (i < total) dequant_chunk<T>(w + (r0 + i / chunks) * row_bytes, i % chunks, in, y);
+#pragma unroll
+        for (int e = 0; e < 32; e++) t[lane][e] = i < total ? y[e] : 0.0f;
+        __syncwarp();
+        const int64_t pairs = (total - c0 < 32 ? total - c0 : 32) * 16; // half pairs of this warp's chunks
+#pragma unroll 4
+        for (int k = lane; k < 32 * 16; k += 32) {
+            if (k >= pairs) break;
+            const int ch = k / 16, e = 2 * (k % 16);
+            out2[c0 * 16 + k] = __floats2half2_rn(t[ch][e], t[ch][e + 1]);
+        }
+        __syncwarp();
+    }
+}
+
+// Float rows that end in a partial chunk: one thread per chunk.
+template <int T>
+__global__ void dequant_f16_ragged_kernel(const uint8_t *__restrict__ w, uint64_t row_bytes, int64_t r0, int64_t count, int64_t in,
+                                          __half *__restrict__ out) {
     const int64_t chunks = (in + 31) / 32, total = count * chunks;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -142,11 +177,15 @@ bool check_tensor(exec *ex, const lli_cuda_tensor &w, uint64_t *row_bytes) {
 
 void gemm(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x, float *out, int64_t n) {
     const int64_t in = w.ne0, rows = w.ne1;
-    if (!ensure(ex, ex->xh, static_cast<size_t>(n * in) * sizeof(__half), "F16 activations")) return;
-    __half *xh = static_cast<__half *>(ex->xh.p);
-    lli_launch l = lli_cuda_launch_elementwise(n * in);
-    to_f16_kernel<<<grid_of(l), block_of(l), 0, ex->stream>>>(x, xh, n * in);
-    if (!check_launch(ex, "to_f16")) return;
+    if (!act_current(ex, ex->xh_of, x, n * in)) {
+        ex->xh_of.src = nullptr;
+        if (!ensure(ex, ex->xh, static_cast<size_t>(n * in) * sizeof(__half), "F16 activations")) return;
+        lli_launch l = lli_cuda_launch_elementwise(n * in);
+        to_f16_kernel<<<grid_of(l), block_of(l), 0, ex->stream>>>(x, static_cast<__half *>(ex->xh.p), n * in);
+        if (!check_launch(ex, "to_f16")) return;
+        act_record(ex, ex->xh_of, x, n * in);
+    }
+    const __half *xh = static_cast<const __half *>(ex->xh.p);
     const bool direct = w.type == LLI_TT_F16;
     const int64_t tile = direct ? rows : lli_cuda_gemm_tile_rows(rows, in, k_tile_budget);
     if (!direct && !ensure(ex, ex->wtile, static_cast<size_t>(tile * in) * sizeof(__half), "F16 weight tile")) return;
@@ -155,12 +194,21 @@ void gemm(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x
         const int64_t count = rows - r0 < tile ? rows - r0 : tile;
         const __half *a = static_cast<const __half *>(w.data) + r0 * in;
         if (!direct) {
-            lli_launch d = lli_cuda_launch_elementwise(count * ((in + 31) / 32));
             const uint8_t *wd = static_cast<const uint8_t *>(w.data);
             __half *t = static_cast<__half *>(ex->wtile.p);
-#define LLI_DQ(T) dequant_f16_kernel<T><<<grid_of(d), block_of(d), 0, ex->stream>>>(wd, row_bytes, r0, count, in, t)
-            LLI_CUDA_TYPE_SWITCH(w.type, LLI_DQ, return)
+            if (in % 32 == 0) {
+                const int64_t groups = (count * (in / 32) + 31) / 32; // a warp's 32 chunks each
+                const unsigned blocks = static_cast<unsigned>((groups + k_dq_warps - 1) / k_dq_warps < 65536
+                                                                  ? (groups + k_dq_warps - 1) / k_dq_warps : 65536);
+#define LLI_DQ(T) dequant_f16_kernel<T><<<blocks, 32 * k_dq_warps, 0, ex->stream>>>(wd, row_bytes, r0, count, in, t)
+                LLI_CUDA_TYPE_SWITCH(w.type, LLI_DQ, return)
 #undef LLI_DQ
+            } else {
+                lli_launch d = lli_cuda_launch_elementwise(count * ((in + 31) / 32));
+#define LLI_DQ(T) dequant_f16_ragged_kernel<T><<<grid_of(d), block_of(d), 0, ex->stream>>>(wd, row_bytes, r0, count, in, t)
+                LLI_CUDA_TYPE_SWITCH(w.type, LLI_DQ, return)
+#undef LLI_DQ
+            }
             if (!check_launch(ex, "dequant_f16")) return;
             a = t;
         }
@@ -175,9 +223,9 @@ void gemm(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x
 
 }  // namespace
 
-void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, int64_t n) {
-    uint64_t row_bytes;
-    if (ex->st || n <= 0 || !check_tensor(ex, w, &row_bytes)) return;
+namespace {
+
+void matmul(exec *ex, const lli_cuda_tensor &w, uint64_t row_bytes, const float *x, float *out, int64_t n) {
     const int64_t in = w.ne0, rows = w.ne1;
     const int type = w.type;
     if (lli_cuda_use_gemm(n)) {
@@ -188,11 +236,15 @@ void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, i
     lli_launch l = lli_cuda_launch_matvec(rows);
     if (lli_cuda_type_uses_q8(type)) {
         const int64_t chunks = in / 32;
-        if (!ensure(ex, ex->xq, static_cast<size_t>(n * chunks) * sizeof(q8b), "8-bit activations")) return;
-        q8b *xq = static_cast<q8b *>(ex->xq.p);
-        lli_launch ql = lli_cuda_launch_quantize(n, in);
-        quantize_q8_kernel<<<grid_of(ql), block_of(ql), 0, ex->stream>>>(x, xq, n * chunks);
-        if (!check_launch(ex, "quantize_q8")) return;
+        if (!act_current(ex, ex->xq_of, x, n * in)) {
+            ex->xq_of.src = nullptr;
+            if (!ensure(ex, ex->xq, static_cast<size_t>(n * chunks) * sizeof(q8b), "8-bit activations")) return;
+            lli_launch ql = lli_cuda_launch_quantize(n, in);
+            quantize_q8_kernel<<<grid_of(ql), block_of(ql), 0, ex->stream>>>(x, static_cast<q8b *>(ex->xq.p), n * chunks);
+            if (!check_launch(ex, "quantize_q8")) return;
+            act_record(ex, ex->xq_of, x, n * in);
+        }
+        const q8b *xq = static_cast<const q8b *>(ex->xq.p);
 #define LLI_MVQ(T)                                                                                                  \
     matvec_q8_kernel<T><<<grid_of(l), block_of(l), 0, ex->stream>>>(wd, row_bytes, rows, chunks, xq, out, static_cast<int>(n))
         switch (type) {
@@ -211,6 +263,16 @@ void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, i
     LLI_CUDA_TYPE_SWITCH(type, LLI_MVF, return)
 #undef LLI_MVF
     check_launch(ex, "matvec_f");
+}
+
+}  // namespace
+
+void op_matmul(exec *ex, const lli_cuda_tensor &w, const float *x, float *out, int64_t n) {
+    uint64_t row_bytes;
+    if (ex->st || n <= 0 || !check_tensor(ex, w, &row_bytes)) return;
+    matmul(ex, w, row_bytes, x, out, n);
+    // A product that wrote over its own input leaves no input to reuse.
+    if (out < x + n * w.ne0 && x < out + n * w.ne1) forget_activations(ex);
 }
 
 void op_embed(exec *ex, const lli_cuda_tensor &table, const int32_t *tokens, int64_t n, float *out) {

@@ -2,7 +2,13 @@
  * module's C++ cannot include. */
 #include "tensor_view.h"
 
-#include "runtime/model.h"
+#include "backend/backend.h"
+#include "backend/tensor.h"
+
+void lli_cuda_abi(struct lli_backend_abi *out) {
+    static const lli_backend_abi k = LLI_BACKEND_ABI_INIT;
+    *out = k;
+}
 
 void lli_cuda_tensor_of(const struct lli_tensor *t, lli_cuda_tensor *out) {
     out->name = t->name ? t->name : "?";

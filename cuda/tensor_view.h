@@ -20,6 +20,11 @@ typedef struct lli_cuda_tensor {
 
 void lli_cuda_tensor_of(const struct lli_tensor *t, lli_cuda_tensor *out);
 
+struct lli_backend_abi;
+/* The module's view of the backend interface (LLI_BACKEND_ABI_INIT), taken in C where lli_tensor's
+ * size is known. */
+void lli_cuda_abi(struct lli_backend_abi *out);
+
 #ifdef __cplusplus
 }
 #endif

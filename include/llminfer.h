@@ -14,9 +14,11 @@
  *
  * Thread safety: a loaded ::lli_model is read-only; every function taking a const model may be
  * called from any number of threads at once, and several contexts (each with its own KV cache) may
- * run lli_decode() on one model in parallel. Every other object (parameter objects, contexts, KV
- * caches, batches, samplers, KV states) must be used by one thread at a time; a KV cache shared by
- * two contexts counts as used by both. The status functions (lli_status_str(), lli_last_error(),
+ * run lli_decode() on one model in parallel. Creating or freeing caches and contexts of one model on
+ * several threads at once is safe too (the model counts its users atomically); lli_model_free() may
+ * be called while they exist, by any thread, once no other call uses the model's handle. Every
+ * other object (parameter objects, contexts, KV caches, batches, samplers, KV states) must be used
+ * by one thread at a time; a KV cache shared by two contexts counts as used by both. The status functions (lli_status_str(), lli_last_error(),
  * lli_version()) are safe everywhere; lli_last_error() reports the calling thread's last failure.
  * lli_kv_state_load() with background set runs its own thread, which touches only the state.
  */
@@ -272,7 +274,11 @@ LLI_API lli_status lli_model_params_set_progress(lli_model_params *params, lli_p
 LLI_API lli_status lli_model_load(const char *path, const lli_model_params *params, lli_model **out);
 
 /**
- * @brief Free a model. NULL is ignored. Contexts and caches made from it must be freed first.
+ * @brief Free a model. NULL is ignored.
+ *
+ * Models, KV caches, contexts and samplers may be freed in any order: KV caches and contexts made
+ * from the model hold it, and it is released when the last of them is freed (until then only its
+ * handle may no longer be used by the caller). Calling it twice on one model is an error.
  * @param model The model.
  */
 LLI_API void lli_model_free(lli_model *model);
@@ -761,6 +767,11 @@ LLI_API lli_status lli_kv_stat(const lli_kv_cache *kv, int key, int64_t *out);
 
 /**
  * @brief Save a sequence's KV state to a file (zstd-compressed, with a SHA-256 and the model's id).
+ *
+ * The file is replaced atomically and durably: written to a temporary file of a unique name in the
+ * same directory, flushed to the disk, renamed over path, and the directory flushed, so that a
+ * crash leaves the old state or the new one. Several saves to one path at once each succeed, and
+ * one whole state remains.
  * @param kv   The cache.
  * @param seq  The sequence.
  * @param path The file to write.
@@ -964,6 +975,11 @@ LLI_API lli_status lli_batch_size(const lli_batch *batch, int32_t *out);
  * @brief Run one step: every entry of the batch, prefill chunks and decode tokens mixed.
  *
  * If the step does not fit in the KV cache, it fails with ::LLI_E_KV_FULL and changes nothing.
+ * Before any work, an entry whose sequence would grow beyond the model's context length
+ * (#LLI_INFO_N_CTX_TRAIN) is refused with ::LLI_E_INVALID_ARG, and one beyond the KV cache's whole
+ * capacity with ::LLI_E_KV_FULL; both messages name the sequence's length and the limit. Memory a
+ * step needs (outputs, attention scratch) is allocated before anything changes: ::LLI_E_NOMEM also
+ * leaves the cache and the last step's outputs as they were.
  * @param ctx   The context.
  * @param batch The step's entries.
  * @return ::LLI_OK, ::LLI_E_KV_FULL, ::LLI_E_NOMEM, ::LLI_E_INVALID_ARG or ::LLI_E_BACKEND.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test: the C tests, the examples and the installed library (all through meson test), the
-# docs, the Python tests, and the C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# docs, the Python tests, the Python package installed by pip into a fresh venv, and the C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -25,6 +25,17 @@ passed
 
 echo "== Python tests"
 LLMINFER_LIBRARY="$root/build/libllminfer.so" python3 -m pytest -q tests/python
+passed
+
+echo "== Python package: pip install into a fresh venv (meson-python builds the library), imported from /"
+venv=$(mktemp -d); trap 'rm -rf "$venv"' EXIT
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet ./bindings/python
+# No variable set, run from /: the package must find its own copy of the library.
+got=$(cd / && env -u LLMINFER_LIBRARY -u PYTHONPATH "$venv/bin/python" -c \
+    'import llminfer, sys; assert llminfer.library_path().startswith(sys.prefix), llminfer.library_path(); print(llminfer.__version__)')
+echo "llminfer $got"
+[ "$got" = "$(lib/version.sh)" ]
 passed
 
 echo "== C tests under AddressSanitizer and UndefinedBehaviorSanitizer"

@@ -27,9 +27,10 @@ prefix=$(dirname "$(find "$stage" -path '*/include/llminfer.h' | head -n 1)")/..
 [ -f "$libdir/libllminfer.so.$version" ] && [ "$(readlink "$lib")" = "libllminfer.so.$version" ] \
   || { echo "FAIL: $libdir/libllminfer.so.$version is not what libllminfer.so.1 names"; exit 1; }
 ! ls "$libdir" | grep -q cuda || { echo "FAIL: a CUDA module in the public libdir"; exit 1; }
-if [ -f "$build/cuda/libllminfer-cuda.so" ]; then
-  [ -f "$libdir/llminfer/libllminfer-cuda.so" ] || { echo "FAIL: no CUDA module in $libdir/llminfer"; exit 1; }
-fi
+for module in "$build"/cuda/llminfer-cuda-*.so; do
+  [ -f "$module" ] || continue
+  [ -f "$libdir/llminfer/$(basename "$module")" ] || { echo "FAIL: $(basename "$module") not in $libdir/llminfer"; exit 1; }
+done
 if [ -f "$build/src/tools/lli-generate.1" ]; then
   for tool in $(ls "$prefix/bin"); do
     LC_ALL=C MANWIDTH=80 man -l "$prefix/share/man/man1/$tool.1" 2>/dev/null | grep -q -- "--help" \

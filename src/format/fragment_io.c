@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "format/fragment.h"
 #include "base/sha256.h"
 
@@ -46,28 +47,26 @@ lli_status lli_frag_map_open(const char *dir, const lli_manifest *m, int64_t ind
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, f->file) >= sizeof path)
         return lli_fail(LLI_E_INVALID_ARG, "fragment %s: path is too long", f->name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lli_fail(LLI_E_IO, "fragment %s: cannot open %s: %s", f->name, path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lli_fail(LLI_E_IO, "fragment %s: %s is not a readable regular file", f->name, path);
-    }
+    int fd;
+    uint64_t size;
+    lli_status st = lli_open_regular(path, &fd, &size);
+    if (st != LLI_OK) return lli_fail_prefix(st, "fragment %s: ", f->name);
     /* The header first: a fragment from another model is named as such, whatever its size. */
     uint8_t hdr[LLI_FRAG_HEADER_BYTES];
-    ssize_t got = sb.st_size >= LLI_FRAG_HEADER_BYTES ? pread(fd, hdr, sizeof hdr, 0) : 0;
-    lli_status st = got == (ssize_t)sizeof hdr ? lli_frag_header_check(hdr, m, index) : LLI_OK;
-    if (st == LLI_OK && (uint64_t)sb.st_size != f->size)
-        st = lli_fail(LLI_E_FORMAT, "fragment %s (%s) is %s: %lld bytes, the manifest says %llu", f->name, f->file,
-                      (uint64_t)sb.st_size < f->size ? "truncated" : "too long", (long long)sb.st_size,
-                      (unsigned long long)f->size);
+    ssize_t got = size >= LLI_FRAG_HEADER_BYTES ? pread(fd, hdr, sizeof hdr, 0) : 0;
+    if (got == (ssize_t)sizeof hdr) st = lli_frag_header_check(hdr, m, index);
+    if (st == LLI_OK && size != f->size)
+        st = lli_fail(LLI_E_FORMAT, "fragment %s (%s) is %s: %llu bytes, the manifest says %llu", f->name, f->file,
+                      size < f->size ? "truncated" : "too long", (unsigned long long)size, (unsigned long long)f->size);
     if (st != LLI_OK) {
         close(fd);
         return st;
     }
     void *base = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
     close(fd);
-    if (base == MAP_FAILED) return lli_fail(LLI_E_IO, "fragment %s: cannot map %s: %s", f->name, path, strerror(errno));
+    if (base == MAP_FAILED)
+        return lli_fail(lli_errno_status(err), "fragment %s: cannot map %s: %s", f->name, path, strerror(err));
     /* The whole file is about to be read once, front to back. */
     madvise(base, (size_t)f->size, MADV_SEQUENTIAL | MADV_WILLNEED);
     if (verify) st = hash_check(f, base, (size_t)f->size, pr);

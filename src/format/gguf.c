@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/le.h"
 #include "format/tensor_types.h"
 
@@ -319,24 +320,20 @@ lli_status gguf_parse(const void *buf, size_t size, gguf_file **out) {
 lli_status gguf_open(const char *path, gguf_file **out) {
     if (!out || !path) return lli_fail(LLI_E_INVALID_ARG, "gguf_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lli_fail(LLI_E_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lli_fail(LLI_E_IO, "%s is not a regular file", path);
-    }
-    if (sb.st_size == 0) {
+    int fd;
+    uint64_t size;
+    LLI_TRY(lli_open_regular(path, &fd, &size));
+    if (size == 0) {
         close(fd);
         return lli_fail(LLI_E_FORMAT, "%s: not a GGUF file (empty)", path);
     }
-    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     close(fd);
-    if (map == MAP_FAILED) return lli_fail(LLI_E_IO, "cannot map %s: %s", path, strerror(err));
-    lli_status st = gguf_parse(map, (size_t)sb.st_size, out);
+    if (map == MAP_FAILED) return lli_fail(lli_errno_status(err), "cannot map %s: %s", path, strerror(err));
+    lli_status st = gguf_parse(map, (size_t)size, out);
     if (st) {
-        munmap(map, (size_t)sb.st_size);
+        munmap(map, (size_t)size);
         return lli_fail_prefix(st, "%s: ", path);
     }
     (*out)->owns_map = 1;

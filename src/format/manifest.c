@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/sha256.h"
 
 /* Limits that no real model reaches; they keep every later multiplication far from overflow. */
@@ -379,6 +380,10 @@ lli_status lli_manifest_parse(const char *text, size_t len, lli_manifest **out) 
     *out = NULL;
     json_error_t err;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    /* Jansson reports a failed allocation with its own code, or (when a value's allocation
+     * fails) with no message at all; every syntax error has a message. */
+    if (!root && (json_error_code(&err) == json_error_out_of_memory || !err.text[0]))
+        return lli_fail(LLI_E_NOMEM, "out of memory parsing manifest.json");
     if (!root)
         return lli_fail(LLI_E_FORMAT, "manifest.json: not valid JSON: %s (line %d, column %d)", err.text, err.line,
                         err.column);
@@ -402,27 +407,10 @@ lli_status lli_manifest_read(const char *dir, lli_manifest **out) {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/manifest.json", dir) >= sizeof path)
         return lli_fail(LLI_E_INVALID_ARG, "model path is too long");
-    FILE *f = fopen(path, "rb");
-    if (!f) return lli_fail(LLI_E_IO, "cannot open %s: %s", path, strerror(errno));
-    char *text = NULL;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    if (len < 0 || len > MAX_MANIFEST_BYTES || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return lli_fail(LLI_E_FORMAT, "%s: size %ld is not readable or over the 256 MiB limit", path, len);
-    }
-    text = malloc((size_t)len + 1);
-    if (!text) {
-        fclose(f);
-        return lli_fail(LLI_E_NOMEM, "out of memory reading %s", path);
-    }
-    size_t got = fread(text, 1, (size_t)len, f);
-    fclose(f);
-    if (got != (size_t)len) {
-        free(text);
-        return lli_fail(LLI_E_IO, "cannot read %s", path);
-    }
-    lli_status st = lli_manifest_parse(text, (size_t)len, out);
+    uint8_t *text;
+    size_t len;
+    LLI_TRY(lli_read_regular(path, MAX_MANIFEST_BYTES, &text, &len));
+    lli_status st = lli_manifest_parse((const char *)text, len, out);
     free(text);
     if (st) lli_fail_prefix(st, "%s: ", dir);
     return st;

@@ -43,6 +43,7 @@ lli_status lli_kv_cache_create(const lli_model *model, const lli_kv_cache_params
     const lli_hparams *hp = &model->mf->hp;
     lli_backend *be = model->backend;
     kv->model = model;
+    lli_model_retain(model); /* dropped by lli_kv_cache_free, also on the failures below */
     kv->backend = be;
     kv->type = params->type;
     kv->prefix_cache = params->prefix_cache;
@@ -101,6 +102,7 @@ void lli_kv_cache_free(lli_kv_cache *kv) {
     free_storage(kv);
     free(kv->refs), free(kv->free_list), free(kv->hash), free(kv->hashed), free(kv->parent), free(kv->block_tokens);
     free(kv->bucket), free(kv->bucket_next), free(kv->lru_prev), free(kv->lru_next);
+    lli_model_release(kv->model);
     free(kv);
 }
 
@@ -465,4 +467,15 @@ lli_status lli_kv_seq_adopt(lli_kv_cache *kv, int64_t n_tokens, lli_seq_id *out)
     while (s->n_blocks < need) s->blocks[s->n_blocks++] = take_block(kv);
     *out = id;
     return LLI_OK;
+}
+
+void lli_kv_view_fill(const lli_kv_cache *kv, lli_kv_view *view, const int32_t **blocks, int64_t *n_blocks) {
+    for (int32_t i = 0; i < kv->n_seqs; i++) {
+        const lli_kv_seq *s = &kv->seqs[i];
+        blocks[i] = s->active ? s->blocks : NULL;
+        n_blocks[i] = s->active ? s->n_blocks : 0;
+    }
+    *view = (lli_kv_view){.k = kv->k, .v = kv->v, .k_scale = kv->k_scale, .v_scale = kv->v_scale, .type = kv->type,
+                          .n_layer = kv->n_layer, .n_head_kv = kv->n_head_kv, .head_dim = kv->head_dim,
+                          .block_size = kv->block_size, .n_seqs = kv->n_seqs, .seq_blocks = blocks, .seq_n_blocks = n_blocks};
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "llminfer.h"
+#include "backend/kv_view.h"
 
 typedef struct lli_kv_seq {
     int active;
@@ -72,5 +73,9 @@ void lli_kv_commit(lli_kv_cache *kv, lli_seq_id id, const lli_token *tokens, int
 lli_status lli_kv_seq_adopt(lli_kv_cache *kv, int64_t n_tokens, lli_seq_id *out);
 
 const lli_kv_seq *lli_kv_get_seq(const lli_kv_cache *kv, lli_seq_id id);
+
+/* The backends' view of the cache for a step (backend/kv_view.h), after lli_kv_reserve(): blocks
+ * and n_blocks are the caller's arrays of kv->n_seqs entries, which the view points into. */
+void lli_kv_view_fill(const lli_kv_cache *kv, lli_kv_view *view, const int32_t **blocks, int64_t *n_blocks);
 
 #endif

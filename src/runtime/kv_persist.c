@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "base/error.h"
+#include "base/file.h"
 #include "base/le.h"
 #include "runtime/kv_cache.h"
 #include "runtime/model.h"
@@ -218,22 +219,9 @@ lli_status lli_kv_seq_save(const lli_kv_cache *kv, lli_seq_id seq, const char *p
     uint8_t *data;
     size_t n;
     LLI_TRY(save_to_memory(kv, seq, &data, &n));
-    /* Written beside the target and renamed, so that a reader never sees half a file. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    lli_status st = tmp ? LLI_OK : lli_fail(LLI_E_NOMEM, "out of memory");
-    FILE *f = NULL;
-    if (st == LLI_OK) {
-        snprintf(tmp, plen + 16, "%s.partial", path);
-        f = fopen(tmp, "wb");
-        if (!f) st = lli_fail(LLI_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-    }
-    if (st == LLI_OK && fwrite(data, 1, n, f) != n) st = lli_fail(LLI_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (f && fclose(f) && st == LLI_OK) st = lli_fail(LLI_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (st == LLI_OK && rename(tmp, path))
-        st = lli_fail(LLI_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st != LLI_OK && f) remove(tmp);
-    free(tmp);
+    /* A reader never sees half a file, a crash leaves the old state or the new one, and two saves
+     * to one path each write a temporary file of their own. */
+    lli_status st = lli_write_replace(path, data, n);
     free(data);
     return st;
 }
@@ -278,31 +266,10 @@ static lli_status parse(lli_kv_state *s, const uint8_t *data, size_t size, const
     return LLI_OK;
 }
 
-static lli_status read_file(const char *path, uint8_t **out, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lli_fail(LLI_E_IO, "cannot open %s: %s", path, strerror(errno));
-    lli_status st = LLI_OK;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
-        st = lli_fail(LLI_E_IO, "cannot read %s: %s", path, strerror(errno));
-    uint8_t *data = st == LLI_OK ? malloc((size_t)len + 1) : NULL;
-    if (st == LLI_OK && !data) st = lli_fail(LLI_E_NOMEM, "out of memory reading %s", path);
-    if (st == LLI_OK && fread(data, 1, (size_t)len, f) != (size_t)len)
-        st = lli_fail(LLI_E_IO, "cannot read %s: %s", path, ferror(f) ? strerror(errno) : "short read");
-    fclose(f);
-    if (st != LLI_OK) {
-        free(data);
-        return st;
-    }
-    *out = data;
-    *size = (size_t)len;
-    return LLI_OK;
-}
-
 static void load_file_into(lli_kv_state *s) {
     uint8_t *data = NULL;
     size_t size = 0;
-    s->status = read_file(s->path, &data, &size);
+    s->status = lli_read_regular(s->path, UINT64_MAX, &data, &size);
     if (s->status == LLI_OK) s->status = parse(s, data, size, s->path);
     if (s->status != LLI_OK) snprintf(s->message, sizeof s->message, "%s", lli_last_error());
     free(data);

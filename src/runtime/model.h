@@ -3,18 +3,12 @@
 #define LLI_MODEL_H
 
 #include "backend/backend.h"
+#include "backend/tensor.h"
 #include "format/fragment_io.h"
 #include "format/manifest.h"
 #include "runtime/tokenizer.h"
+#include "runtime/weights.h"
 
-typedef struct lli_tensor {
-    const char *name;            /* owned by the manifest */
-    const lli_ttype_info *type;
-    int n_dims;
-    int64_t ne[4];
-    uint64_t bytes;
-    void *data;                  /* in the backend's memory */
-} lli_tensor;
 
 /* Where one fragment's payload ended up. */
 typedef struct lli_loaded_fragment {
@@ -37,7 +31,17 @@ struct lli_model {
     const uint8_t *tok_data;     /* the tokenizer fragment's payload */
     uint64_t tok_bytes;
     lli_tokenizer *tokenizer;
+    lli_weights weights;         /* bound at load, unless vocab-only */
+    /* The caller's reference (dropped by lli_model_free) plus one per KV cache and context made
+     * from the model; the last one dropped frees it. Changed atomically: caches and contexts of
+     * one model are made and freed on any threads. */
+    int refs;
 };
+
+/* Hold the model for a cache or context (the model stays otherwise read-only). */
+void lli_model_retain(const lli_model *m);
+/* Drop a reference; the last one frees the model. */
+void lli_model_release(const lli_model *m);
 
 const lli_tensor *lli_model_tensor(const lli_model *m, const char *name);
 

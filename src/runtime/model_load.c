@@ -103,15 +103,27 @@ static void release_fragments(lli_model *m) {
     m->frags = NULL;
 }
 
-void lli_model_free(lli_model *m) {
-    if (!m) return;
+static void destroy(lli_model *m) {
     lli_tokenizer_free(m->tokenizer);
     release_fragments(m);
+    lli_weights_free(&m->weights);
     free(m->tensors);
     lli_backend_close(m->backend);
     lli_manifest_free(m->mf);
     free(m);
 }
+
+/* A model and the caches and contexts made from it may be freed in any order, as SQLite's
+ * sqlite3_close_v2 lets a connection outlive its close while statements remain: each holds a
+ * reference. The count is the one thing about a loaded model that changes, hence the cast. */
+void lli_model_retain(const lli_model *m) { __atomic_add_fetch(&((lli_model *)m)->refs, 1, __ATOMIC_RELAXED); }
+
+void lli_model_release(const lli_model *m) {
+    /* Acquire-release: whatever a releasing thread did with the model happens before the free. */
+    if (m && __atomic_sub_fetch(&((lli_model *)m)->refs, 1, __ATOMIC_ACQ_REL) == 0) destroy((lli_model *)m);
+}
+
+void lli_model_free(lli_model *m) { lli_model_release(m); }
 
 static lli_status check_arch(const lli_manifest *mf, const char *expected) {
     if (!expected) return LLI_OK;
@@ -204,6 +216,7 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
     }
     lli_model *m = calloc(1, sizeof *m);
     if (!m) return lli_fail(LLI_E_NOMEM, "out of memory");
+    m->refs = 1; /* the caller's */
     lli_status st = lli_manifest_read(path, &m->mf);
     if (st == LLI_OK) st = check_arch(m->mf, params->expected_arch);
     if (st == LLI_OK) {
@@ -223,6 +236,7 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
     if (st == LLI_OK) st = lli_backend_open(params->backend, &m->backend);
     if (st == LLI_OK) st = load_fragments(path, m, params);
     if (st == LLI_OK) st = build_tensor_table(m);
+    if (st == LLI_OK && !m->vocab_only && (st = lli_weights_bind(m)) != LLI_OK) lli_fail_prefix(st, "%s: ", path);
     if (st != LLI_OK) {
         lli_model_free(m);
         return st;

@@ -28,7 +28,7 @@ typedef struct session {
     tool_engine e;
     lli_sampler *smp;
     lli_seq_id seq;
-    int64_t pos, n_ctx;
+    int64_t pos, n_ctx, n_ctx_train;
     int chunk;
     int32_t last_entry;   /* the batch entry holding the last fed token's logits */
     int64_t eos;
@@ -71,9 +71,13 @@ static lli_status tokenize(session *s, const char *text, size_t len, int add_bos
 
 /* Feed tokens in chunks, logits for the last one only. */
 static lli_status feed(session *s, const lli_token *toks, size_t n) {
-    if (s->pos + (int64_t)n > s->n_ctx) {
-        fprintf(stderr, TOOL ": %zu more tokens do not fit in the context of %lld (%lld used); use a larger -c\n", n,
-                (long long)s->n_ctx, (long long)s->pos);
+    if (s->pos + (int64_t)n > s->n_ctx) { /* refused before anything is decoded */
+        if (s->n_ctx == s->n_ctx_train)
+            fprintf(stderr, TOOL ": %zu more tokens (%lld used) exceed the model's context length of %lld\n", n,
+                    (long long)s->pos, (long long)s->n_ctx);
+        else
+            fprintf(stderr, TOOL ": %zu more tokens do not fit in the context of %lld (%lld used); use a larger -c\n", n,
+                    (long long)s->n_ctx, (long long)s->pos);
         return LLI_E_KV_FULL;
     }
     double t0 = tool_now_ms();
@@ -272,8 +276,8 @@ int main(int argc, char **argv) {
          "tokens to generate at most (default 64; with -i, per answer, default -1); -1: until the end of the answer or "
          "of the context", -1, 1e9},
         {"-c, --ctx-size", OPT_INT, &o.ctx, "N",
-         "tokens the KV cache holds; 0 (the default): the prompt and -n, or with -i 4096 (at most the model's "
-         "training context)", 0, 1 << 24},
+         "tokens the KV cache holds, at most the model's context length; 0 (the default): the prompt and -n, or "
+         "with -i 4096", 0, 1 << 24},
         {"--temp", OPT_FLOAT, &o.temp, "T", "sampling temperature, 0 to 100; 0 (the default) is greedy", 0, 100},
         {"--top-k", OPT_INT, &o.top_k, "K", "keep the K most likely tokens; 0 (the default): all", 0, 1e9},
         {"--top-p", OPT_FLOAT, &o.top_p, "P", "keep the most likely tokens up to probability P, above 0 and at most 1 "
@@ -365,9 +369,14 @@ int main(int argc, char **argv) {
         }
     }
     if (!st) {
-        int64_t want = o.ctx ? o.ctx : o.interactive ? (n_ctx_train > 0 && n_ctx_train < 4096 ? n_ctx_train : 4096)
-                     : (int64_t)n_toks + (o.n_predict < 0 ? 4096 : o.n_predict) + 1;
-        s.n_ctx = want;
+        int64_t want = o.ctx ? o.ctx : o.interactive ? 4096 : (int64_t)n_toks + (o.n_predict < 0 ? 4096 : o.n_predict) + 1;
+        /* The library refuses positions beyond the model's context length: no cache larger than it. */
+        if (n_ctx_train > 0 && want > n_ctx_train) {
+            if (o.ctx) fprintf(stderr, TOOL ": -c %d is more than the model's context length; using %lld\n", o.ctx,
+                               (long long)n_ctx_train);
+            want = n_ctx_train;
+        }
+        s.n_ctx = want, s.n_ctx_train = n_ctx_train;
         st = tool_engine_open(s.m, s.n_ctx, s.chunk, o.threads, &s.e);
         if (st) tool_fail(TOOL, "making the KV cache and context", st);
     }

@@ -20,6 +20,7 @@ typedef struct spec {
     int64_t n_embd, n_ff, n_head, n_head_kv, n_vocab, head_dim, n_layer, ctx, sliding_window;
     int tied, type, mix_q4_k_m;
     uint64_t seed;
+    float std; /* of the weight matrices (0: the default) */
 } spec;
 
 static int die(const char *fmt, const char *arg) {
@@ -130,7 +131,8 @@ static int add_tensor(gguf_writer *w, const spec *s, const char *name, int n_dim
         return -1;
     }
     /* Norm weights near 1 as in trained models; everything else small and centred. */
-    if (gguf_writer_tensor(w, name, type, n_dims, ne, (*seed)++, is_norm ? 1.0f : 0.0f, is_norm ? 0.1f : 0.02f)) {
+    float sd = s->std > 0 ? s->std : 0.02f;
+    if (gguf_writer_tensor(w, name, type, n_dims, ne, (*seed)++, is_norm ? 1.0f : 0.0f, is_norm ? 0.1f : sd)) {
         fprintf(stderr, "lli-mkgguf: cannot add tensor %s: %s\n", name, strerror(errno));
         return -1;
     }
@@ -168,6 +170,9 @@ static int parse_args(int argc, char **argv, spec *s, const char **out) {
         {"--type", OPT_STRING, &type, "TYPE", "tensor type of the matrices (default q4_k_m)"},
         {"--seed", OPT_U64, &s->seed, "S", "random seed (default 1)"},
         {"--tied", OPT_FLAG, &s->tied, NULL, "no output matrix: the embedding is used for it", .flag_value = 1},
+        {"--std", OPT_FLOAT, &s->std, "S", "standard deviation of float weight matrices (f32, f16, bf16), above 0 and "
+         "at most 1 (default 0.02); a larger S spreads the logits as trained models' are (0.08: a standard deviation "
+         "near 2); quantized types get the magnitudes of trained weights whatever S", 0, 1, 1},
     };
 #undef SHAPE
     char epilog[2048];

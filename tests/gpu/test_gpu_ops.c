@@ -2,7 +2,6 @@
  * every weight type, with outputs poisoned (NaN) before each run on both sides. Errors are
  * normwise relative, |got - ref| / |ref|, against the bounds below; a NaN or infinity where the CPU
  * gives a finite value fails whatever the bound. Without a CUDA device: skipped (exit code 77). */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,7 +14,7 @@
 #include "gpu_skip.h"
 #include "runtime/kv_cache.h"
 #include "runtime/model.h"
-#include "sample.h"
+#include "sample_ref.h"
 #include "format/tensor_types.h"
 
 /* Bounds, and why each is what it is:
@@ -60,15 +59,14 @@ static void *xmalloc(size_t n) {
 static void *put(lli_backend *be, const void *src, size_t bytes) {
     void *d = NULL;
     if (be->ops->alloc(be, bytes, &d) != LLI_OK || be->ops->upload(be, d, 0, src, bytes) != LLI_OK) {
-        fprintf(stderr, "backend %s: alloc/upload of %zu bytes failed: %s\n", be->ops->name, bytes,
-                be->ops->error_text ? be->ops->error_text() : "");
+        fprintf(stderr, "backend %s: alloc/upload of %zu bytes failed: %s\n", be->ops->name, bytes, lli_last_error());
         abort();
     }
     return d;
 }
 static void get(lli_backend *be, void *dst, const void *src, size_t bytes) {
     if (be->ops->download(be, dst, src, 0, bytes) != LLI_OK) {
-        fprintf(stderr, "download failed: %s\n", be->ops->error_text ? be->ops->error_text() : "");
+        fprintf(stderr, "download failed: %s\n", lli_last_error());
         abort();
     }
 }
@@ -82,7 +80,7 @@ static float *poisoned(lli_backend *be, int64_t n) {
 }
 static void finish_both(const char *what) {
     lli_status a = cpu->ops->compute->finish(ecpu), b = gpu->ops->compute->finish(egpu);
-    CHECK(a == LLI_OK && b == LLI_OK, "%s: finish gave cpu %d, cuda %d (%s)", what, a, b, gpu->ops->error_text());
+    CHECK(a == LLI_OK && b == LLI_OK, "%s: finish gave cpu %d, cuda %d (%s)", what, a, b, lli_last_error());
 }
 
 /* Compare a CPU result with a CUDA result, both in backend memory. */
@@ -299,6 +297,9 @@ typedef struct attn_case {
 
 typedef struct pair_kv {
     lli_kv_cache c, g;
+    lli_kv_view vc, vg; /* what the backends see of c and g, as lli_decode builds it */
+    const int32_t **blocks_c, **blocks_g;
+    int64_t *n_blocks_c, *n_blocks_g;
 } pair_kv;
 
 static void kv_make(pair_kv *p, const attn_case *ac, int n_seqs, int64_t blocks_per_seq) {
@@ -345,9 +346,14 @@ static void kv_make(pair_kv *p, const attn_case *ac, int n_seqs, int64_t blocks_
         }
     }
     free(perm);
+    p->blocks_c = xmalloc((size_t)n_seqs * sizeof *p->blocks_c), p->blocks_g = xmalloc((size_t)n_seqs * sizeof *p->blocks_g);
+    p->n_blocks_c = xmalloc((size_t)n_seqs * sizeof *p->n_blocks_c), p->n_blocks_g = xmalloc((size_t)n_seqs * sizeof *p->n_blocks_g);
+    lli_kv_view_fill(&p->c, &p->vc, p->blocks_c, p->n_blocks_c);
+    lli_kv_view_fill(&p->g, &p->vg, p->blocks_g, p->n_blocks_g);
 }
 
 static void kv_free(pair_kv *p) {
+    free(p->blocks_c), free(p->blocks_g), free(p->n_blocks_c), free(p->n_blocks_g);
     lli_kv_cache *kvs[2] = {&p->c, &p->g};
     lli_backend *bes[2] = {cpu, gpu};
     for (int s = 0; s < 2; s++) {
@@ -366,9 +372,15 @@ static void attn_step(pair_kv *kv, const attn_case *ac, int layer, const int32_t
     int64_t qd = (int64_t)ac->n_head * ac->head_dim, kd = (int64_t)ac->n_head_kv * ac->head_dim;
     pair_buf q = buf_random(n * qd, 1.0f), k = buf_random(n * kd, 1.0f), v = buf_random(n * kd, 1.0f), o = buf_poison(n * qd);
     float scale = 1.0f / sqrtf((float)ac->head_dim);
-    lli_attn_args ca = {q.c, k.c, v.c, o.c, n, seq, pos, &kv->c, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window, scale};
-    lli_attn_args ga = {q.g, k.g, v.g, o.g, n, seq, pos, &kv->g, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window, scale};
+    int64_t max_pos = 1;
+    for (int64_t t = 0; t < n; t++) max_pos = pos[t] + 1 > max_pos ? pos[t] + 1 : max_pos;
+    void *scratch = malloc((size_t)cpu->ops->compute->attention_scratch(ecpu, n, max_pos, ac->head_dim));
+    lli_attn_args ca = {q.c, k.c, v.c, o.c, n, seq, pos, &kv->vc, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
+                        scale, scratch};
+    lli_attn_args ga = {q.g, k.g, v.g, o.g, n, seq, pos, &kv->vg, layer, ac->n_head, ac->n_head_kv, ac->head_dim, ac->window,
+                        scale, NULL};
     cpu->ops->compute->attention(ecpu, &ca);
+    free(scratch);
     gpu->ops->compute->attention(egpu, &ga);
     finish_both(what);
     compare(what, o.c, o.g, n * qd, ac->kv_type == LLI_KV_TYPE_Q8 ? BOUND_ATTN_Q8 : BOUND_ATTN_F16);
@@ -451,13 +463,86 @@ static void test_attention(void) {
     }
 }
 
+/* ---- per-step caches ------------------------------------------------------------------------- */
+
+/* The CUDA backend keeps, until finish(), the last product's converted input (q, k and v share one
+ * quantization), the staged positions and the attention plan. Within one step: three products of
+ * one input; an op that writes the input, and an upload over it, before the next product; positions
+ * changed in place between two ropes. Every result must match the CPU's, compared after one finish. */
+static void test_caches(void) {
+    const lli_compute_ops *C = cpu->ops->compute, *G = gpu->ops->compute;
+    const int64_t in = 512, rows = 131, ns[2] = {1, 16};
+    for (int k = 0; k < 2; k++) {
+        const int64_t n = ns[k];
+        pair_tensor w[3];
+        for (int i = 0; i < 3; i++) w[i] = make_tensor(i == 2 ? LLI_TT_Q6_K : LLI_TT_Q4_K, in, rows, 500 + (uint64_t)i);
+        pair_buf x = buf_random(n * in, 1.0f), y = buf_random(n * in, 1.0f), z = buf_random(n * in, 1.0f);
+        pair_buf o[6];
+        for (int i = 0; i < 6; i++) o[i] = buf_poison(n * rows);
+        void *scratch = NULL;
+        cpu->ops->alloc(cpu, (uint64_t)(n * (in / 32 + 1)) * 40, &scratch);
+        for (int side = 0; side < 2; side++) {
+            const lli_compute_ops *O = side ? G : C;
+            void *e = side ? egpu : ecpu;
+            lli_backend *be = side ? gpu : cpu;
+            float *xs = side ? x.g : x.c;
+            for (int i = 0; i < 3; i++) O->matmul(e, side ? &w[i].g : &w[i].c, xs, side ? o[i].g : o[i].c, n, scratch);
+            O->add(e, xs, side ? y.g : y.c, n * in); /* an op writes the input */
+            O->matmul(e, side ? &w[0].g : &w[0].c, xs, side ? o[3].g : o[3].c, n, scratch);
+            /* an upload over the input: the CPU side finishes first (its ops may still read x); the
+             * CUDA side must not (finish() would drop the caches under test): its upload is a
+             * synchronous copy on the legacy stream, ordered after the context's blocking stream */
+            if (!side) CHECK(C->finish(ecpu) == LLI_OK, "cpu finish: %s", lli_last_error());
+            be->ops->upload(be, xs, 0, z.h, (size_t)(n * in) * 4);
+            O->matmul(e, side ? &w[1].g : &w[1].c, xs, side ? o[4].g : o[4].c, n, scratch);
+            O->matmul(e, side ? &w[2].g : &w[2].c, xs, side ? o[5].g : o[5].c, n, scratch);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "cached activations n=%lld", (long long)n);
+        finish_both(what);
+        const char *names[6] = {"q", "k", "v", "after an op wrote the input", "after an upload", "again after the upload"};
+        for (int i = 0; i < 6; i++) {
+            snprintf(what, sizeof what, "cached activations n=%lld: %s", (long long)n, names[i]);
+            compare(what, o[i].c, o[i].g, n * rows, n < 9 ? BOUND_MATVEC : BOUND_GEMM_Q8);
+        }
+        cpu->ops->free(cpu, scratch);
+        for (int i = 0; i < 6; i++) buf_free(&o[i]);
+        buf_free(&x), buf_free(&y), buf_free(&z);
+        for (int i = 0; i < 3; i++) free_tensor(&w[i]);
+    }
+    /* positions changed in place between two ropes of one step */
+    {
+        int64_t n = 5;
+        int heads = 4, head_dim = 64;
+        int64_t pos[5] = {0, 3, 9, 100, 2000};
+        pair_buf a = buf_random(n * heads * head_dim, 1.0f), b = buf_random(n * heads * head_dim, 1.0f);
+        float theta = powf(10000.0f, -2.0f / 64.0f);
+        C->rope(ecpu, a.c, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        G->rope(egpu, a.g, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        for (int i = 0; i < n; i++) pos[i] += 7;
+        C->rope(ecpu, b.c, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        G->rope(egpu, b.g, pos, n, heads, head_dim, 64, 0, theta, 1.0f, NULL);
+        finish_both("rope with positions changed in place");
+        compare("rope, first positions", a.c, a.g, a.n, BOUND_TRIG);
+        compare("rope, positions changed in place", b.c, b.g, b.n, BOUND_TRIG);
+        buf_free(&a), buf_free(&b);
+    }
+}
+
 /* ---- sampling ------------------------------------------------------------------------------ */
 
+/* The backend's sample op, its message (if any) copied into err. */
+static lli_status sample_gpu(const float *d, int64_t rows, int64_t vocab, float temp, int top_k, float top_p, const float *u,
+                             int32_t *tok, char *err, size_t cap) {
+    lli_status st = gpu->ops->compute->sample(egpu, d, rows, vocab, temp, top_k, top_p, u, tok);
+    snprintf(err, cap, "%s", st == LLI_OK ? "" : lli_last_error());
+    return st;
+}
+
 static void test_sampling(void) {
-    void *mod = dlopen(LLI_CUDA_MODULE_NAME, RTLD_NOW | RTLD_NOLOAD);
-    lli_cuda_sample_fn sample = mod ? (lli_cuda_sample_fn)dlsym(mod, LLI_CUDA_SAMPLE_SYMBOL) : NULL;
-    CHECK(sample != NULL, "the CUDA module exports %s", LLI_CUDA_SAMPLE_SYMBOL);
-    if (!sample) return;
+    CHECK(gpu->ops->compute->sample != NULL && cpu->ops->compute->sample == NULL,
+          "sampling on the device through the CUDA backend's table (the CPU samples on the host)");
+    if (!gpu->ops->compute->sample) return;
     const int64_t rows = 6, vocab = 49152;
     float *h = xmalloc((size_t)(rows * vocab) * 4);
     fill(h, rows * vocab, 3.0f);
@@ -468,7 +553,7 @@ static void test_sampling(void) {
     int32_t tok[6];
     char err[256];
     for (int r = 0; r < rows; r++) u[r] = (float)urand();
-    lli_status st = sample(egpu, d, rows, vocab, 0.0f, 0, 1.0f, u, tok, err, sizeof err);
+    lli_status st = sample_gpu(d, rows, vocab, 0.0f, 0, 1.0f, u, tok, err, sizeof err);
     CHECK(st == LLI_OK, "greedy sampling: %s", err);
     for (int r = 0; st == LLI_OK && r < rows; r++) {
         int64_t best = 0;
@@ -476,62 +561,32 @@ static void test_sampling(void) {
             if (h[r * vocab + i] > h[r * vocab + best]) best = i;
         CHECK(tok[r] == best, "greedy row %d: %d, want %lld", r, tok[r], (long long)best);
     }
-    /* temperature, top-k and top-p: the token must be kept, and u must fall in its slice of the
-     * kept mass (computed here in double, with a little slack for float sums) */
-    const struct { float temp; int k; float p; } cfg[] = {{0.8f, 40, 1.0f}, {1.0f, 0, 0.9f}, {0.7f, 50, 0.8f}, {1.5f, 0, 1.0f}};
+    /* temperature, top-k and top-p (top_p 0 too), on rows with NaN and infinities sprinkled in: the
+     * token must be one the double-precision reference accepts for the draw (sample_ref.h) */
+    h[3 * vocab + 5] = NAN, h[3 * vocab + 900] = -INFINITY, h[4 * vocab + 44] = NAN, h[5 * vocab + 30000] = INFINITY;
+    gpu->ops->upload(gpu, d, 0, h, (size_t)(rows * vocab) * 4);
+    const struct { float temp; int k; float p; } cfg[] = {{0.8f, 40, 1.0f}, {1.0f, 0, 0.9f}, {0.7f, 50, 0.8f},
+                                                          {1.5f, 0, 1.0f}, {1.0f, 0, 0.0f}, {0.0f, 0, 1.0f}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         for (int r = 0; r < rows; r++) u[r] = (float)urand();
-        st = sample(egpu, d, rows, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u, tok, err, sizeof err);
+        st = sample_gpu(d, rows, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u, tok, err, sizeof err);
         CHECK(st == LLI_OK, "sampling config %zu: %s", c, err);
         for (int r = 0; st == LLI_OK && r < rows; r++) {
-            const float *x = h + r * vocab;
-            float *sorted = xmalloc((size_t)vocab * 4);
-            memcpy(sorted, x, (size_t)vocab * 4);
-            /* k-th largest by partial selection */
-            float kth = -INFINITY, mx = -INFINITY;
-            for (int64_t i = 0; i < vocab; i++) mx = x[i] > mx ? x[i] : mx;
-            if (cfg[c].k > 0) {
-                for (int j = 0; j < cfg[c].k; j++) {
-                    int64_t bi = -1;
-                    for (int64_t i = 0; i < vocab; i++)
-                        if (sorted[i] != -INFINITY && (bi < 0 || sorted[i] > sorted[bi])) bi = i;
-                    kth = sorted[bi];
-                    sorted[bi] = -INFINITY;
-                }
-            }
-            double total = 0;
-            for (int64_t i = 0; i < vocab; i++)
-                if (x[i] >= kth) total += exp((x[i] - mx) / cfg[c].temp);
-            float lo = kth;
-            if (cfg[c].p < 1.0f) { /* smallest threshold set reaching p of the mass */
-                memcpy(sorted, x, (size_t)vocab * 4);
-                double mass = 0;
-                while (mass < cfg[c].p * total) {
-                    int64_t bi = -1;
-                    for (int64_t i = 0; i < vocab; i++)
-                        if (sorted[i] >= kth && sorted[i] != -INFINITY && (bi < 0 || sorted[i] > sorted[bi])) bi = i;
-                    if (bi < 0) break;
-                    lo = sorted[bi];
-                    mass += exp((sorted[bi] - mx) / cfg[c].temp);
-                    sorted[bi] = -INFINITY;
-                }
-            }
-            double kept = 0, before = 0;
-            for (int64_t i = 0; i < vocab; i++) {
-                if (x[i] < lo) continue;
-                double p = exp((x[i] - mx) / cfg[c].temp);
-                if (i < tok[r]) before += p;
-                kept += p;
-            }
-            int ok = tok[r] >= 0 && tok[r] < vocab && x[tok[r]] >= lo;
-            double p_tok = ok ? exp((x[tok[r]] - mx) / cfg[c].temp) : 0;
-            double slack = 1e-4;
-            ok = ok && u[r] >= before / kept - slack && u[r] <= (before + p_tok) / kept + slack;
-            CHECK(ok, "sampling config %zu row %d: token %d (u %.6f, slice [%.6f, %.6f])", c, r, tok[r], u[r], before / kept,
-                  (before + p_tok) / kept);
-            free(sorted);
+            char why[256];
+            CHECK(sample_ref_check(h + r * vocab, vocab, cfg[c].temp, cfg[c].k, cfg[c].p, u[r], tok[r], why, sizeof why),
+                  "sampling config %zu row %d: %s", c, r, why);
         }
     }
+    /* refused: a NaN temperature, a draw outside [0, 1], a row with no number */
+    u[0] = 0.5f;
+    CHECK(sample_gpu(d, 1, vocab, NAN, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "NaN temperature refused");
+    u[0] = 1.5f;
+    CHECK(sample_gpu(d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG, "draw 1.5 refused");
+    for (int64_t i = 0; i < vocab; i++) h[i] = NAN;
+    gpu->ops->upload(gpu, d, 0, h, (size_t)vocab * 4);
+    u[0] = 0.5f;
+    CHECK(sample_gpu(d, 1, vocab, 1.0f, 0, 1.0f, u, tok, err, sizeof err) == LLI_E_INVALID_ARG && strstr(err, "number"),
+          "a row of NaN refused: %s", err);
     printf("%-44s done\n", "sampling (greedy, top-k, top-p)");
     gpu->ops->free(gpu, d);
     free(h);
@@ -547,14 +602,14 @@ static void test_errors(void) {
     int32_t seq[1] = {0};
     int64_t pos[1] = {16};
     float *q = poisoned(gpu, 128), *k = poisoned(gpu, 64), *v = poisoned(gpu, 64), *o = poisoned(gpu, 128);
-    lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.g, 0, 2, 1, 64, 0, 0.125f};
+    lli_attn_args a = {q, k, v, o, 1, seq, pos, &kv.vg, 0, 2, 1, 64, 0, 0.125f, NULL};
     gpu->ops->compute->attention(egpu, &a);
     lli_status st = gpu->ops->compute->finish(egpu);
-    CHECK(st != LLI_OK && strstr(gpu->ops->error_text(), "outside"), "bad position: %d (%s)", st, gpu->ops->error_text());
+    CHECK(st != LLI_OK && strstr(lli_last_error(), "outside"), "bad position: %d (%s)", st, lli_last_error());
     CHECK(gpu->ops->compute->finish(egpu) == LLI_OK, "a reported failure is not reported twice");
     void *big = NULL;
     st = gpu->ops->alloc(gpu, 1ull << 50, &big);
-    CHECK(st == LLI_E_NOMEM && strstr(gpu->ops->error_text(), "cudaMalloc"), "huge alloc: %d (%s)", st, gpu->ops->error_text());
+    CHECK(st == LLI_E_NOMEM && strstr(lli_last_error(), "cudaMalloc"), "huge alloc: %d (%s)", st, lli_last_error());
     gpu->ops->free(gpu, q), gpu->ops->free(gpu, k), gpu->ops->free(gpu, v), gpu->ops->free(gpu, o);
     kv_free(&kv);
 }
@@ -568,13 +623,14 @@ int main(void) {
     ecpu = cpu->ops->exec_create(cpu, 2);
     egpu = gpu->ops->exec_create(gpu, 1);
     if (!ecpu || !egpu) {
-        fprintf(stderr, "exec_create failed: %s\n", gpu->ops->error_text());
+        fprintf(stderr, "exec_create failed: %s\n", lli_last_error());
         return 1;
     }
     test_embed();
     test_matmul();
     test_elementwise();
     test_attention();
+    test_caches();
     test_sampling();
     test_errors();
     cpu->ops->exec_free(cpu, ecpu);

@@ -50,5 +50,5 @@ def needs(call, *args, **kwargs):
     of the library does not implement it yet."""
     try:
         return call(*args, **kwargs)
-    except llminfer.NotImplementedError_ as exc:
+    except llminfer.UnimplementedError as exc:
         pytest.skip(f"{exc.function or 'a function'} is not implemented in this build of libllminfer")

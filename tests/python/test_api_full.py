@@ -353,7 +353,7 @@ def test_save_and_restore_files_bytes_and_background_states(model, tmp_path):
         damaged[len(damaged) // 2] ^= 0xFF
         with pytest.raises(llminfer.FormatError):  # ChecksumError or FormatError: a damaged state
             kv.restore_bytes(damaged)
-        with pytest.raises(llminfer.IOError_) as e:
+        with pytest.raises(llminfer.InputOutputError) as e:
             kv.restore(tmp_path / "absent.kv")
         assert "absent.kv" in e.value.message
         assert kv.sequences == frozenset()

@@ -96,7 +96,7 @@ def test_damaged_fragment(model_dir, tmp_path):
 
 def test_missing_directory(tmp_path):
     missing = tmp_path / "no-such-model"
-    with pytest.raises(llminfer.Error) as e:
+    with pytest.raises(llminfer.LLMInferError) as e:
         llminfer.Model.load(missing)
     assert str(missing) in e.value.message and e.value.status == llminfer.E_IO
 
@@ -148,7 +148,7 @@ def test_bad_arguments(model_dir, tmp_path):
         llminfer.Model.load(model_dir, threads=-3)
     with pytest.raises(ValueError):
         llminfer.convert("x.gguf", tmp_path / "out", compression="lz4")
-    with pytest.raises(llminfer.IOError_) as e:
+    with pytest.raises(llminfer.InputOutputError) as e:
         llminfer.convert(tmp_path / "absent.gguf", tmp_path / "out")
     assert "absent.gguf" in e.value.message
 

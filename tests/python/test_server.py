@@ -25,7 +25,8 @@ def server(model_dirs, tmp_path_factory):
     log = open(tmp_path_factory.mktemp("server") / "stderr.txt", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "llminfer.server", "-m", str(model_dirs[0]), "--port", "0",
                              "--kv-capacity", "512", "--ctx-size", str(CTX), "--token-budget", "32",
-                             "--max-running", "4", "--model-name", "smollm2"],
+                             "--max-running", "4", "--model-name", "smollm2",
+                             "--read-timeout", "3"],
                             env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
@@ -291,3 +292,135 @@ def test_client_leaving_a_non_streamed_request_cancels_it(server):
             time.sleep(0.02)
     s = wait_idle(server)
     assert s["scheduler"]["finished_cancelled"] == before + 1
+
+
+def good_request_answered(server, model):
+    """The next ordinary request gets its normal answer (the engine is alive)."""
+    status, obj = post(server, "/v1/completions", {"prompt": PROMPT, "max_tokens": 2, "temperature": 0})
+    assert status == 200, obj
+    assert obj["choices"][0]["text"] == model.complete(PROMPT, 2)
+
+
+@pytest.mark.parametrize("raw, param", [
+    (b'{"prompt": "Hello", "max_tokens": 2, "repeat_penalty": 1e308}', "repeat_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "repeat_penalty": 0}', "repeat_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "repeat_penalty": -1}', "repeat_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "top_k": 2147483648}', "top_k"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "top_k": -1}', "top_k"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "top_k": 1.5}', "top_k"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "temperature": NaN}', "temperature"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "temperature": Infinity}', "temperature"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "temperature": 1e999}', "temperature"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "temperature": -0.5}', "temperature"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "repeat_penalty": NaN}', "repeat_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "frequency_penalty": NaN}', "frequency_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "presence_penalty": NaN}', "presence_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "presence_penalty": -Infinity}', "presence_penalty"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "top_p": NaN}', "top_p"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "top_p": 1.5}', "top_p"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "min_p": NaN}', "min_p"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "min_p": 2}', "min_p"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "temperature": true}', "temperature"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "temperature": [1]}', "temperature"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "top_k": "5"}', "top_k"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "seed": 1.5}', "seed"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "seed": 18446744073709551616}', "seed"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "seed": NaN}', "seed"),
+    (b'{"prompt": "Hello", "max_tokens": NaN}', "max_tokens"),
+    (b'{"prompt": "Hello", "max_tokens": 1e400}', "max_tokens"),
+    (b'{"prompt": "Hello", "max_tokens": 100000000000000000000000}', "max_tokens"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "n": NaN}', "n"),
+    (b'{"prompt": [1, 2, -1]}', "prompt"),
+    (b'{"prompt": [1, 2, 1e300]}', "prompt"),
+    (b'{"prompt": "abc \\ud800", "max_tokens": 2}', "prompt"),
+    (b'{"prompt": "Hello", "max_tokens": 2, "stop": ["\\udfff"]}', "stop"),
+])
+def test_bad_numbers_and_strings_fail_alone(server, model, raw, param):
+    status, obj, _ = request(server, "POST", "/v1/completions", raw=raw)
+    assert status == 400, obj
+    assert obj["error"]["param"] == param and param in obj["error"]["message"], obj
+    good_request_answered(server, model)
+
+
+def test_lone_surrogate_in_chat_and_deep_json(server, model):
+    status, obj, _ = request(server, "POST", "/v1/chat/completions",
+                             raw=b'{"messages": [{"role": "user", "content": "abc \\ud800"}], "max_tokens": 2}')
+    assert status == 400 and obj["error"]["param"] == "messages", obj
+    for raw in (b"[" * 100_000, b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                b'{"prompt": "x", "a": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}"):
+        status, obj, _ = request(server, "POST", "/v1/completions", raw=raw)
+        assert status == 400 and "JSON" in obj["error"]["message"], obj
+    good_request_answered(server, model)
+
+
+def test_a_body_shorter_than_its_length_does_not_hold_the_server(server, model):
+    # The server's fixture gives it a socket timeout of a few seconds: the connection is answered
+    # (408) and closed instead of waiting forever, and the server serves on meanwhile.
+    with socket.create_connection(server, timeout=120) as s:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\"")
+        good_request_answered(server, model)
+        received = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 408"), received
+    # A connection that sends nothing at all is closed too.
+    with socket.create_connection(server, timeout=120) as s:
+        assert s.recv(4096) == b""
+    assert stats(server)["http_requests_active"] == 0
+
+
+def test_a_burst_of_connections_is_served(server, model):
+    n = 100
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def client():
+        try:
+            barrier.wait(60)
+            results.append(post(server, "/v1/completions", {"prompt": PROMPT, "max_tokens": 1, "temperature": 0},
+                                timeout=300))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert not errors, errors[:3]
+    assert len(results) == n and all(status == 200 for status, _ in results)
+    wait_idle(server)
+    good_request_answered(server, model)
+
+
+def test_an_engine_failure_fails_one_request_alone(model):
+    """What the engine raises for one request fails that request alone: sampling the library refuses
+    is refused at submit(), and a request whose token callback raises finishes with the error while the
+    request beside it and the next one are served."""
+    import llminfer
+    from llminfer.scheduler import Engine, Request, Scheduler
+    engine = Engine(Scheduler(model, kv_capacity=256, token_budget=16, max_running=2)).start()
+    try:
+        ids = model.tokenize(PROMPT)
+        for bad in ({"temperature": 0.5, "repeat_penalty": float("nan")}, {"temperature": 0.5, "top_k": 2 ** 31},
+                    {"temperature": float("nan")}, {"presence_penalty": float("inf")}):
+            with pytest.raises((ValueError, llminfer.Error)):
+                engine.submit(Request(ids, 2, sampling=bad))
+
+        def boom(_req, _tok):
+            raise RuntimeError("the callback failed")
+
+        failing = Request(ids, 4, on_token=boom)
+        beside = Request(ids, 4)
+        engine.submit(failing)
+        engine.submit(beside)
+        assert failing.wait(60) and failing.finish_reason == "error" and "the callback failed" in failing.error
+        assert beside.wait(60) and beside.finish_reason == "length" and len(beside.output) == 4
+        good = engine.submit(Request(ids, 2))
+        assert good.wait(60) and good.finish_reason == "length" and len(good.output) == 2
+        assert engine.error is None
+    finally:
+        engine.stop()

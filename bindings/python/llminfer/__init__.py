@@ -1,4 +1,5 @@
-"""Python bindings for libllminfer (ctypes; no compile step).
+"""Python bindings for libllminfer through ctypes. `pip install ./bindings/python` builds the library
+and puts a copy in the package; see _lib.load() for where else it is looked for.
 
 >>> import llminfer
 >>> with llminfer.Model.load("models/smollm2-135m") as m:
@@ -12,19 +13,25 @@ from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 from . import _lib
 from ._engine import _Handle
 
-__all__ = ["version", "abi_version", "Model", "Tensor", "convert", "verify", "VerifyReport", "Check", "Error",
-           "InvalidArgumentError", "NoMemoryError", "IOError_", "FormatError", "ChecksumError", "MismatchError",
-           "UnsupportedError", "NotImplementedError_", "KVFullError", "BackendError", "CancelledError",
-           "BufferTooSmallError", "InternalError", "error_for", "status_str", "KVCache", "KVState", "Context",
-           "Batch", "Sampler", "TextStream", "ChatFormatError", "format_chat", "KV_STAT_KEYS", "CTX_STAT_KEYS",
+__all__ = ["__version__", "version", "abi_version", "library_path", "Model", "Tensor", "convert", "verify",
+           "VerifyReport", "Check", "LLMInferError", "InvalidArgumentError", "NoMemoryError", "InputOutputError",
+           "FormatError", "ChecksumError", "MismatchError", "UnsupportedError", "UnimplementedError", "KVFullError",
+           "BackendError", "CancelledError", "BufferTooSmallError", "InternalError", "Error", "IOError_",
+           "NotImplementedError_", "error_for", "status_str", "KVCache", "KVState", "Context", "Batch", "Sampler",
+           "TextStream", "Generation", "ChatFormatError", "format_chat", "KV_STAT_KEYS", "CTX_STAT_KEYS",
            "bound_functions"]
 
 from ._errors import (OK, E_INVALID_ARG, E_NOMEM, E_IO, E_FORMAT, E_CHECKSUM, E_MISMATCH, E_UNSUPPORTED,  # noqa: F401
                       E_NOT_IMPLEMENTED, E_KV_FULL, E_BACKEND, E_CANCELLED, E_BUFFER_TOO_SMALL, E_INTERNAL,
-                      Error, InvalidArgumentError, NoMemoryError, IOError_, FormatError, ChecksumError,
-                      MismatchError, UnsupportedError, NotImplementedError_, KVFullError, BackendError,
-                      CancelledError, BufferTooSmallError, InternalError, error_for, status_str, _L, _check,
-                      _call, _path)
+                      LLMInferError, InvalidArgumentError, NoMemoryError, InputOutputError, FormatError,
+                      ChecksumError, MismatchError, UnsupportedError, UnimplementedError, KVFullError, BackendError,
+                      CancelledError, BufferTooSmallError, InternalError, Error, IOError_, NotImplementedError_,
+                      error_for, status_str, _L, _check, _call, _path)
+
+try:  # written by the meson build of the package: meson.build's project version
+    from ._version import version as __version__
+except ImportError:  # the source tree: the library built beside it has the same version
+    __version__ = _L.lli_version().decode()
 
 _BACKENDS = {"auto": 0, "cpu": 1, "cuda": 2}
 _COMPRESSION = {"none": 0, "zstd": 1}
@@ -38,6 +45,11 @@ def version() -> str:
 def abi_version() -> int:
     """The loaded library's ABI version."""
     return _L.lli_abi_version()
+
+
+def library_path() -> str:
+    """The path (or name) of the libllminfer that was loaded."""
+    return _L._path
 
 
 class _Progress:
@@ -225,21 +237,32 @@ class Model(_Handle):
         return [int(t) for t in prompt]
 
     def generate(self, prompt, max_tokens: int = 64, *, chat: bool = False, threads: Optional[int] = None,
-                 max_batch: int = 64, stop=None, **sampling) -> Iterator[str]:
-        """Stream generated text for a prompt: yields pieces of text (whole UTF-8 characters) as the
-        tokens come. `prompt` is a str, token ids, or chat messages (a list of dicts, or a str with
-        chat=True: formatted with the model's chat template and stopped at its end marker).
+                 max_batch: int = 64, stop=None, **sampling) -> "Generation":
+        """Stream generated text for a prompt: returns a Generation, which yields pieces of text (whole
+        UTF-8 characters) as the tokens come and then tells finish_reason ("stop" or "length"),
+        usage (prompt and completion tokens) and timings. `prompt` is a str, token ids, or chat
+        messages (a list of dicts, or a str with chat=True: formatted with the model's chat template
+        and stopped at its end marker).
 
         Sampling: temperature (0, the default, is greedy), top_k, top_p, min_p, seed,
         repeat_penalty, frequency_penalty, presence_penalty; `stop` strings end the text before them.
-        A KV cache and context just large enough are made and freed when the generator ends."""
+        A KV cache and context just large enough are made and freed when the generation ends."""
+        result = Generation()
+        result._it = self._generate(prompt, max_tokens, chat, threads, max_batch, stop, sampling, result)
+        return result
+
+    def _generate(self, prompt, max_tokens, chat, threads, max_batch, stop, sampling, result) -> Iterator[str]:
         is_chat = chat or (not isinstance(prompt, str) and prompt and isinstance(prompt[0], dict))
         ids = self.prompt_tokens(prompt, chat)
         stop_tokens = self.chat_stop_tokens() if is_chat else None
         ctx = Context(self, threads=threads, max_batch=max(1, min(max_batch, len(ids))),
                       kv_capacity=len(ids) + max_tokens + 16)
         try:
-            yield from ctx.generate(ids, max_tokens, stop=stop, stop_tokens=stop_tokens, **sampling)
+            gen = ctx._generate_text(ids, max_tokens, stop, result, dict(sampling, stop_tokens=stop_tokens))
+            try:
+                yield from gen
+            finally:
+                gen.close()
         finally:
             ctx.close()
 
@@ -247,7 +270,7 @@ class Model(_Handle):
         """generate()'s text joined: the whole completion as one str."""
         return "".join(self.generate(prompt, max_tokens, **options))
 
-    def chat(self, messages, max_tokens: int = 256, **options) -> Iterator[str]:
+    def chat(self, messages, max_tokens: int = 256, **options) -> "Generation":
         """Stream the assistant's reply to a conversation (a list of role/content dicts, or one user
         message as a str)."""
         return self.generate(messages, max_tokens, chat=True, **options)
@@ -333,8 +356,8 @@ def verify(path, threads: int = 0) -> VerifyReport:
     return VerifyReport(checks, status, message)
 
 
-from ._engine import (KVCache, KVState, Context, Batch, Sampler, TextStream, KV_STAT_KEYS,  # noqa: E402
-                      CTX_STAT_KEYS, KV_TYPES)
+from ._engine import (KVCache, KVState, Context, Batch, Sampler, TextStream, Generation,  # noqa: E402
+                      KV_STAT_KEYS, CTX_STAT_KEYS, KV_TYPES)
 from . import chat as _chat  # noqa: E402
 from .chat import ChatFormatError, format_chat  # noqa: E402
 

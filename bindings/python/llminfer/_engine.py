@@ -15,6 +15,7 @@ import codecs
 import ctypes
 import os
 import threading
+import time
 import weakref
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
@@ -40,6 +41,14 @@ def default_threads(threads: Optional[int]) -> int:
         return int(os.environ.get("LLMINFER_THREADS", "0"))
     except ValueError:
         return 0
+
+
+def _int32(value, name: str) -> int:
+    """value as a C int32_t argument: ctypes would wrap a larger int silently (2**31 -> -2**31)."""
+    v = int(value)
+    if not -2**31 <= v < 2**31:
+        raise ValueError(f"{name} {v} does not fit a 32-bit C int")
+    return v
 
 
 def _out_p(ctype):
@@ -101,16 +110,33 @@ def _view_floats(ptr, n: int, owner) -> memoryview:
 
 
 class _Handle:
-    """One owned C handle. Subclasses set _kind and _free."""
+    """One owned C handle. Subclasses set _kind and _free.
+
+    `parents` are the handles this one was made from (a cache's model; a context's model and cache).
+    The C library needs a parent freed after everything made from it, and at interpreter exit (or when
+    a reference cycle is collected) Python finalizes objects in no particular order and has already
+    emptied the weak references by which a parent finds its dependents. So a child holds strong
+    references to its parents and counts itself in them; a parent closed while children still live
+    is closed for Python at once, but its C handle is freed only when the last child's is. The free
+    function is taken when the handle is made, so that freeing at shutdown does not depend on module
+    globals that the interpreter may have cleared by then."""
 
     _kind = "object"
     _free = ""
 
-    def __init__(self, handle, lock=None):
+    def __init__(self, handle, lock=None, parents=()):
+        self._free_fn = getattr(_L, self._free)
         self._h = ctypes.c_void_p(handle) if handle else None
         self._lock = lock if lock is not None else threading.RLock()
         self._dependents = weakref.WeakSet()
         self._closing = False
+        self._parents = tuple(parents)
+        self._children = 0  # children whose C handles are not freed yet
+        self._unfreed: Optional[ctypes.c_void_p] = None  # closed, but freed after the last child
+        for parent in self._parents:
+            with parent._lock:
+                parent._children += 1
+                parent._dependents.add(self)
 
     def _handle(self) -> ctypes.c_void_p:
         h = self._h
@@ -131,9 +157,20 @@ class _Handle:
             for dep in list(self._dependents):
                 dep.close()
             h, self._h = self._h, None
-            if h is not None:
-                getattr(_L, self._free)(h)
+            self._unfreed = h
+            self._free_if_unused()
             self._after_close()
+
+    def _free_if_unused(self) -> None:
+        # Called with self._lock held, when this handle was closed or a child's C handle was freed.
+        if self._unfreed is None or self._children > 0:
+            return
+        h, self._unfreed = self._unfreed, None
+        self._free_fn(h)
+        for parent in self._parents:
+            with parent._lock:
+                parent._children -= 1
+                parent._free_if_unused()
 
     def _after_close(self) -> None:
         pass
@@ -147,14 +184,8 @@ class _Handle:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown may have taken the library already
+        except Exception:  # noqa: BLE001 - nothing can be raised from a finalizer
             pass
-
-
-def _register(parent, child) -> None:
-    deps = getattr(parent, "_dependents", None)
-    if deps is not None:
-        deps.add(child)
 
 
 class KVState(_Handle):
@@ -218,14 +249,13 @@ class KVCache(_Handle):
             _call("lli_kv_cache_create", model._handle(), params, ctypes.byref(out))
         finally:
             _L.lli_kv_cache_params_free(params)
-        super().__init__(out.value)
+        super().__init__(out.value, parents=(model,))
         self.model = model
         self.capacity = int(capacity)
         self.block_size = int(block_size)
         self.type = type
         self._seqs = set()
         self.total_blocks = self.free_blocks  # an empty cache: every block is free
-        _register(model, self)
 
     # -- sequences ---------------------------------------------------------------------------------
     def create_seq(self) -> int:
@@ -488,7 +518,7 @@ class Sampler(_Handle):
         return self._add("lli_sampler_add_temperature", float(temp))
 
     def top_k(self, k: int) -> "Sampler":
-        return self._add("lli_sampler_add_top_k", int(k))
+        return self._add("lli_sampler_add_top_k", _int32(k, "top_k"))
 
     def top_p(self, p: float) -> "Sampler":
         return self._add("lli_sampler_add_top_p", float(p))
@@ -498,7 +528,8 @@ class Sampler(_Handle):
 
     def penalties(self, last_n: int = 64, repeat: float = 1.0, frequency: float = 0.0,
                   presence: float = 0.0) -> "Sampler":
-        return self._add("lli_sampler_add_penalties", int(last_n), float(repeat), float(frequency), float(presence))
+        return self._add("lli_sampler_add_penalties", _int32(last_n, "penalty_last_n"), float(repeat), float(frequency),
+                         float(presence))
 
     def dist(self, seed: int) -> "Sampler":
         return self._add("lli_sampler_add_dist", int(seed) & 0xFFFFFFFFFFFFFFFF)
@@ -565,6 +596,65 @@ class TextStream:
         return text
 
 
+class Generation:
+    """What generate() returns: an iterator over the generated text as it comes (pieces of whole UTF-8
+    characters), which also tells, once it has ended:
+
+    - finish_reason: "stop" (end of sequence, a stop token or a stop string) or "length" (max_tokens
+      reached); None while it runs, or when it was closed before the end;
+    - usage: {"prompt_tokens", "completion_tokens", "total_tokens"} (as far as it got);
+    - timings: {"prompt_ms", "generation_ms", "prompt_tokens_per_s", "generation_tokens_per_s"}: the
+      prompt's prefill, then sampling and decoding the completion (time spent by the caller between
+      pieces is not counted);
+    - text: everything yielded so far. read() consumes the rest and returns the whole text."""
+
+    def __init__(self):
+        self.finish_reason: Optional[str] = None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.prompt_ns = 0
+        self.generation_ns = 0
+        self._pieces = []
+        self._it: Optional[Iterator[str]] = None
+
+    def __iter__(self) -> "Generation":
+        return self
+
+    def __next__(self) -> str:
+        piece = next(self._it)
+        self._pieces.append(piece)
+        return piece
+
+    def close(self) -> None:
+        """Stop early, freeing what the generation holds (its KV sequence)."""
+        self._it.close()
+
+    def read(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self._pieces)
+
+    @property
+    def usage(self) -> Dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+    @property
+    def timings(self) -> Dict[str, float]:
+        def rate(n, ns):
+            return n * 1e9 / ns if ns else 0.0
+        return {"prompt_ms": self.prompt_ns / 1e6, "generation_ms": self.generation_ns / 1e6,
+                "prompt_tokens_per_s": rate(self.prompt_tokens, self.prompt_ns),
+                "generation_tokens_per_s": rate(self.completion_tokens, self.generation_ns)}
+
+    def __repr__(self) -> str:
+        return f"<llminfer.Generation finish_reason={self.finish_reason!r} usage={self.usage}>"
+
+
 class Context(_Handle):
     """An inference context (lli_context) decoding into a KV cache.
 
@@ -595,7 +685,7 @@ class Context(_Handle):
             if own:
                 kv.close()
             raise
-        super().__init__(out.value, lock=kv._lock)  # decoding writes the cache: one lock for both
+        super().__init__(out.value, lock=kv._lock, parents=(model, kv))  # decoding writes the cache: one lock
         self.model = model
         self.kv = kv
         self.max_batch = int(max_batch)
@@ -603,8 +693,6 @@ class Context(_Handle):
         self._n_vocab = model.n_vocab if not model.vocab_only else 0
         self._n_embd = model.n_embd
         self._batch: Optional[Batch] = None
-        _register(model, self)
-        _register(kv, self)
 
     def _after_close(self) -> None:
         if self._batch is not None:
@@ -684,16 +772,18 @@ class Context(_Handle):
 
     def generate_tokens(self, prompt, max_tokens: int = 64, *, sampler: Optional[Sampler] = None,
                         stop_tokens: Optional[Iterable[int]] = None, seq: Optional[int] = None,
-                        **sampling) -> Iterator[int]:
+                        result: Optional[Generation] = None, **sampling) -> Iterator[int]:
         """Yield up to max_tokens generated token ids for a prompt (a str, tokenized with the model's
         special tokens, or token ids). Stops at the end-of-sequence token (or any of stop_tokens).
 
         A new sequence is made and freed when the generator ends or is closed, unless `seq` (an
         existing, empty or continued sequence) is given. Sampling options are those of
-        Sampler.from_options(); a given sampler is used as it is."""
+        Sampler.from_options(); a given sampler is used as it is. `result` (a Generation) gets the
+        finish reason, token counts and times."""
         ids = self.model.tokenize(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise ValueError("the prompt gives no tokens")
+        rec = result if result is not None else Generation()
         stops = set(stop_tokens) if stop_tokens is not None else ({self.model.eos} - {-1})
         own_sampler = sampler is None
         smp = Sampler.from_options(**sampling) if own_sampler else sampler
@@ -701,21 +791,36 @@ class Context(_Handle):
         s = self.kv.create_seq() if own_seq else int(seq)
         try:
             pos = self.kv.length(s)
+            t0 = time.perf_counter_ns()
             entry = self.prefill(ids, s, pos)
+            rec.prompt_ns += time.perf_counter_ns() - t0
+            rec.prompt_tokens += len(ids)
             pos += len(ids)
             batch = self._step_batch()
+            if max_tokens <= 0:
+                rec.finish_reason = "length"
+                return
             for n in range(max_tokens):
+                t0 = time.perf_counter_ns()
                 tok = smp.sample(self, entry)
                 if tok in stops:
+                    rec.generation_ns += time.perf_counter_ns() - t0
+                    rec.finish_reason = "stop"
                     return
                 smp.accept(tok)
+                rec.generation_ns += time.perf_counter_ns() - t0
+                rec.completion_tokens += 1
+                if n + 1 == max_tokens:
+                    rec.finish_reason = "length"
                 yield tok
                 if n + 1 == max_tokens:
                     return
+                t0 = time.perf_counter_ns()
                 batch.clear()
                 entry = batch.add(tok, s, pos, True)
                 pos += 1
                 self.decode(batch)
+                rec.generation_ns += time.perf_counter_ns() - t0
         finally:
             if own_seq and not self.closed:
                 self.kv.free(s)
@@ -723,21 +828,28 @@ class Context(_Handle):
                 smp.close()
 
     def generate(self, prompt, max_tokens: int = 64, *, stop: Optional[Iterable[str]] = None,
-                 **options) -> Iterator[str]:
-        """Yield generated text as it comes (pieces of whole UTF-8 characters), stopping at the end
-        of sequence, after max_tokens tokens, or before any of the `stop` strings. Options: those of
+                 **options) -> Generation:
+        """Generated text as it comes (pieces of whole UTF-8 characters), stopping at the end of
+        sequence, after max_tokens tokens, or before any of the `stop` strings: a Generation, which
+        iterates over the pieces and then tells finish_reason, usage and timings. Options: those of
         generate_tokens() (sampler, stop_tokens, seq) and Sampler.from_options() (temperature, top_k,
         top_p, min_p, seed, repeat_penalty, frequency_penalty, presence_penalty, penalty_last_n)."""
+        result = Generation()
+        result._it = self._generate_text(prompt, max_tokens, stop, result, options)
+        return result
+
+    def _generate_text(self, prompt, max_tokens, stop, result: Generation, options) -> Iterator[str]:
         if isinstance(stop, str):
             stop = [stop]
         stream = TextStream(self.model, stop)
-        gen = self.generate_tokens(prompt, max_tokens, **options)
+        gen = self.generate_tokens(prompt, max_tokens, result=result, **options)
         try:
             for tok in gen:
                 text = stream.push(tok)
                 if text:
                     yield text
                 if stream.stopped:
+                    result.finish_reason = "stop"
                     return
             tail = stream.flush()
             if tail:

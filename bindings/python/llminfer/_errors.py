@@ -16,8 +16,8 @@ def status_str(status: int) -> str:
     return _L.lli_status_str(int(status)).decode()
 
 
-class Error(Exception):
-    """A libllminfer call failed.
+class LLMInferError(Exception):
+    """A libllminfer call failed (the base of every error the library reports).
 
     `status` is the code (compare with the E_ constants), `status_name` its short description,
     `message` the library's detailed message and `function` the C function that failed (or None)."""
@@ -33,21 +33,27 @@ class Error(Exception):
         return (error_for, (self.status, self.message, self.function))
 
 
-class InvalidArgumentError(Error, ValueError): pass
-class NoMemoryError(Error, MemoryError): pass
-class IOError_(Error, OSError): pass
-class FormatError(Error): pass
+class InvalidArgumentError(LLMInferError, ValueError): pass
+class NoMemoryError(LLMInferError, MemoryError): pass
+class InputOutputError(LLMInferError, OSError): pass
+class FormatError(LLMInferError): pass
 class ChecksumError(FormatError): pass
-class MismatchError(Error): pass
-class UnsupportedError(Error): pass
-class NotImplementedError_(Error, NotImplementedError): pass
-class KVFullError(Error): pass
-class BackendError(Error): pass
-class CancelledError(Error): pass
-class InternalError(Error): pass
+class MismatchError(LLMInferError): pass
+class UnsupportedError(LLMInferError): pass
+class UnimplementedError(LLMInferError, NotImplementedError): pass
+class KVFullError(LLMInferError): pass
+class BackendError(LLMInferError): pass
+class CancelledError(LLMInferError): pass
+class InternalError(LLMInferError): pass
+
+# The first names, kept so that code written against them works on: Error is the base, IOError_ and
+# NotImplementedError_ (named with a trailing underscore to avoid the builtins) the same classes.
+Error = LLMInferError
+IOError_ = InputOutputError
+NotImplementedError_ = UnimplementedError
 
 
-class BufferTooSmallError(Error):
+class BufferTooSmallError(LLMInferError):
     """A caller's buffer was too small; `needed` is the size the library asked for, when known."""
 
     def __init__(self, status: int, message: str, function: Optional[str] = None, needed: Optional[int] = None):
@@ -55,15 +61,15 @@ class BufferTooSmallError(Error):
         self.needed = needed
 
 
-_ERRORS = {E_INVALID_ARG: InvalidArgumentError, E_NOMEM: NoMemoryError, E_IO: IOError_, E_FORMAT: FormatError,
+_ERRORS = {E_INVALID_ARG: InvalidArgumentError, E_NOMEM: NoMemoryError, E_IO: InputOutputError, E_FORMAT: FormatError,
            E_CHECKSUM: ChecksumError, E_MISMATCH: MismatchError, E_UNSUPPORTED: UnsupportedError,
-           E_NOT_IMPLEMENTED: NotImplementedError_, E_KV_FULL: KVFullError, E_BACKEND: BackendError,
+           E_NOT_IMPLEMENTED: UnimplementedError, E_KV_FULL: KVFullError, E_BACKEND: BackendError,
            E_CANCELLED: CancelledError, E_BUFFER_TOO_SMALL: BufferTooSmallError, E_INTERNAL: InternalError}
 
 
-def error_for(status: int, message: str, function: Optional[str] = None) -> Error:
+def error_for(status: int, message: str, function: Optional[str] = None) -> LLMInferError:
     """The exception object for a status (the typed subclass when there is one)."""
-    return _ERRORS.get(status, Error)(status, message, function)
+    return _ERRORS.get(status, LLMInferError)(status, message, function)
 
 
 def _check(status: int, function: Optional[str] = None) -> None:

@@ -108,6 +108,23 @@ _SIGNATURES = {
     "lli_sampler_add_dist": (c_status, [_P, ctypes.c_uint64]),
     "lli_sampler_sample": (c_status, [_P, _P, ctypes.c_int32, _I32P]),
     "lli_sampler_accept": (c_status, [_P, ctypes.c_int32]),
+    # The C scheduler (the header's experimental section: it may still change). Declared so that it
+    # can be called through the loaded library; llminfer.scheduler is the Python scheduler.
+    "lli_sched_params_create": (c_status, [_PP]),
+    "lli_sched_params_free": (None, [_P]),
+    "lli_sched_params_set_budget": (c_status, [_P, ctypes.c_int32]),
+    "lli_sched_params_set_max_running": (c_status, [_P, ctypes.c_int32]),
+    "lli_sched_params_set_preempt": (c_status, [_P, ctypes.c_int]),
+    "lli_sched_params_set_prefix_cache": (c_status, [_P, ctypes.c_int]),
+    "lli_sched_create": (c_status, [_P, _P, _PP]),
+    "lli_sched_free": (None, [_P]),
+    "lli_sched_add": (c_status, [_P, _I32P, ctypes.c_int64, ctypes.c_int64, _I64P]),
+    "lli_sched_step": (c_status, [_P, _P, _I32P]),
+    "lli_sched_ready": (c_status, [_P, ctypes.c_int32, _I64P, _I32P]),
+    "lli_sched_append": (c_status, [_P, ctypes.c_int64, ctypes.c_int32]),
+    "lli_sched_finish": (c_status, [_P, ctypes.c_int64]),
+    "lli_sched_stat": (c_status, [_P, ctypes.c_int, _I64P]),
+    "lli_sched_request_stat": (c_status, [_P, ctypes.c_int64, ctypes.c_int, _I64P]),
 }
 
 #: Every C function the package binds, by name.
@@ -125,31 +142,54 @@ def _missing(name, path):
     return call
 
 
+#: The ABI these declarations were written for (LLI_ABI_VERSION of include/llminfer.h, which a test
+#: keeps equal): a library reporting another lli_abi_version() is refused rather than called wrongly.
+ABI_VERSION = 1
+
+#: Where the package keeps its own copy of the library (pip install puts it there).
+PACKAGE_LIBRARY = Path(__file__).resolve().parent / "libllminfer.so"
+
+
 def _candidates():
+    """(paths to try in order, whether the user chose the one path)."""
     env = os.environ.get("LLMINFER_LIBRARY")
     if env:
         # An explicit choice is the only one tried: silently loading another library would hide
         # the mistake.
         return [env], True
-    found = []
-    for parent in Path(__file__).resolve().parents:
+    found = [str(PACKAGE_LIBRARY)]
+    for parent in Path(__file__).resolve().parents:  # a source checkout's build/ folder
         lib = parent / "build" / "libllminfer.so"
         if lib.exists():
             found.append(str(lib))
             break
-    found.append(ctypes.util.find_library("llminfer") or "libllminfer.so.1")
+    found.append(ctypes.util.find_library("llminfer") or "libllminfer.so.1")  # the system's loader path
     return found, False
 
 
 def load():
-    """Load the library and declare every wrapped function; raise OSError naming where it looked."""
+    """Load the library and declare every wrapped function. The order: LLMINFER_LIBRARY (alone, when
+    set), the package's own copy, a source checkout's build tree, the system loader's path. Raise
+    OSError naming LLMINFER_LIBRARY and every place tried."""
     paths, explicit = _candidates()
     errors = []
     for path in paths:
+        if not explicit and os.sep in path and not os.path.exists(path):
+            errors.append(f"{path}: no such file")
+            continue
         try:
             lib = ctypes.CDLL(path)
         except OSError as exc:
             errors.append(f"{path}: {exc}")
+            continue
+        try:
+            abi = lib.lli_abi_version
+        except AttributeError:
+            errors.append(f"{path}: not libllminfer (no lli_abi_version)")
+            continue
+        abi.restype, abi.argtypes = ctypes.c_int, []
+        if abi() != ABI_VERSION:
+            errors.append(f"{path}: ABI version {abi()}, these bindings need {ABI_VERSION}")
             continue
         for name, (restype, argtypes) in _SIGNATURES.items():
             try:
@@ -162,6 +202,11 @@ def load():
                 continue
             fn.restype = restype
             fn.argtypes = argtypes
+        lib._path = path
         return lib
-    origin = "LLMINFER_LIBRARY" if explicit else "the build tree and the system loader path"
-    raise OSError(f"libllminfer not found (looked in {origin}): " + "; ".join(errors))
+    if explicit:
+        where = "LLMINFER_LIBRARY names it; unset it to search the package, the build tree and the system"
+    else:
+        where = ("set LLMINFER_LIBRARY to the path of libllminfer.so, or install the package with pip so that "
+                 "it carries its own copy")
+    raise OSError(f"libllminfer could not be loaded ({where}); tried: " + "; ".join(errors))

@@ -139,6 +139,10 @@ class Scheduler:
             raise ValueError("the prompt is empty")
         if request.max_tokens < 0:
             raise ValueError("max_tokens must be >= 0")
+        if request._sampler is None:
+            # Made here, on the caller's thread, so that sampling options the library refuses raise to
+            # the caller instead of on the thread that steps every request.
+            request._sampler = Sampler.from_options(**request.sampling)
         request.t_submit = time.monotonic()
         with self._lock:
             self._incoming.append(request)
@@ -212,9 +216,15 @@ class Scheduler:
         r.status, r.finish_reason, r.error = FINISHED, reason, error
         r.t_finish = time.monotonic()
         self.counters["finished_" + reason] += 1
-        if r.on_finish:
-            r.on_finish(r)
-        r._done.set()
+        try:
+            if r.on_finish:
+                r.on_finish(r)
+        finally:
+            r._done.set()
+
+    def fail(self, r: Request, exc: BaseException) -> None:
+        """Finish one request with an error (what was raised for it), freeing what it holds."""
+        self._finish(r, "error", f"{type(exc).__name__}: {exc}")
 
     def _preempt(self, r: Request) -> None:
         """Take a running request's blocks back: swap its state out, or drop it for recomputation."""
@@ -319,7 +329,11 @@ class Scheduler:
             if self._blocks(r._cached + 1) > free_now():
                 break
             self.swapped.popleft()
-            r._seq = self.kv.restore_bytes(r._swap)
+            try:
+                r._seq = self.kv.restore_bytes(r._swap)
+            except Exception as exc:  # noqa: BLE001 - this request's failure, not the others'
+                self.fail(r, exc)
+                continue
             r._swap = None
             r.status = RUNNING
             self.running.append(r)
@@ -336,10 +350,14 @@ class Scheduler:
             if total > free_now():
                 break
             self.waiting.popleft()
-            self._start_seq(r)
+            try:
+                self._start_seq(r)
+                if r._sampler is None:
+                    r._sampler = Sampler.from_options(**r.sampling)
+            except Exception as exc:  # noqa: BLE001 - this request's failure, not the others'
+                self.fail(r, exc)
+                continue
             r.status = RUNNING
-            if r._sampler is None:
-                r._sampler = Sampler.from_options(**r.sampling)
             self.running.append(r)
             self.counters["admitted"] += 1
             n = min(r.pending, budget)
@@ -381,22 +399,30 @@ class Scheduler:
         for r, entry in outputs:
             if r._cancel:
                 continue
-            tok = r._sampler.sample(self.ctx, entry)
-            stops = set(r.stop_tokens) if r.stop_tokens is not None else {self.eos}
-            if tok in stops:
-                self._finish(r, "stop")
-                continue
-            r._sampler.accept(tok)
-            r.output.append(tok)
-            self.counters["generated"] += 1
-            if r.t_first_token is None:
-                r.t_first_token = now
-            r.token_times.append(now)
-            if r.on_token:
-                r.on_token(r, tok)
-            if len(r.output) >= r.max_tokens:
-                self._finish(r, "length")
+            try:
+                self._deliver(r, entry, now)
+            except Exception as exc:  # noqa: BLE001 - a failure while sampling or delivering r fails r alone
+                if not r.finished:
+                    self.fail(r, exc)
         return sum(n for _, n in plan)
+
+    def _deliver(self, r: Request, entry: int, now: float) -> None:
+        """Sample r's next token from the step's output and hand it over (or finish r)."""
+        tok = r._sampler.sample(self.ctx, entry)
+        stops = set(r.stop_tokens) if r.stop_tokens is not None else {self.eos}
+        if tok in stops:
+            self._finish(r, "stop")
+            return
+        r._sampler.accept(tok)
+        r.output.append(tok)
+        self.counters["generated"] += 1
+        if r.t_first_token is None:
+            r.t_first_token = now
+        r.token_times.append(now)
+        if r.on_token:
+            r.on_token(r, tok)
+        if len(r.output) >= r.max_tokens:
+            self._finish(r, "length")
 
     # -- driving it --------------------------------------------------------------------------------
     def run(self, requests: Iterable[Request], max_steps: int = 1_000_000) -> List[Request]:
@@ -443,7 +469,10 @@ class Engine:
         self._stop = False
         self._thread = threading.Thread(target=self._loop, name="llminfer-engine", daemon=True)
         self._jobs: List[Callable[[Scheduler], None]] = []
+        #: What stopped the engine's thread for good (None while it runs); a failed step fails the
+        #: requests running in it and is counted in step_failures instead.
         self.error: Optional[BaseException] = None
+        self.step_failures = 0
 
     def start(self) -> "Engine":
         self._thread.start()
@@ -496,7 +525,15 @@ class Engine:
                 for job in jobs:
                     job(s)
                 if s.has_work():
-                    s.step()
+                    try:
+                        s.step()
+                    except Exception as exc:  # noqa: BLE001 - the step's requests fail; the engine goes on
+                        self.step_failures += 1
+                        for r in list(s.running):
+                            try:
+                                s.fail(r, exc)
+                            except Exception:  # noqa: BLE001 - a callback of its own failing
+                                pass
                     if self.on_step:
                         self.on_step(s)
         except BaseException as exc:  # noqa: BLE001 - recorded; the requests learn of it

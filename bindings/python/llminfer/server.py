@@ -13,6 +13,7 @@ its answer streams has its request cancelled, which frees its KV sequence at the
 """
 import argparse
 import json
+import math
 import os
 import queue
 import select
@@ -53,14 +54,35 @@ def _bad(message: str, param: Optional[str] = None, code: Optional[str] = None) 
     return ApiError(400, message, param, code)
 
 
-def _number(body: dict, name: str, default, lo=None, hi=None, integer: bool = False):
+FLOAT_MAX = 3.4028234663852886e38  # the largest finite C float: sampling values become floats
+INT32_MAX = 2**31 - 1
+
+
+def _number(body: dict, name: str, default, lo=None, hi=None, integer: bool = False, lo_open: bool = False):
+    """body[name] checked before it can reach the engine: a JSON number (not a boolean), finite (Python's
+    json accepts NaN, Infinity and 1e999), an integer where one is wanted, within [lo, hi] (lo excluded
+    with lo_open). The 400 names the parameter."""
     value = body.get(name, default)
     if value is None:
         return default
+    kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise _bad(f"'{name}' must be {'an integer' if integer else 'a number'}", name)
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise _bad(f"'{name}' must be between {lo} and {hi}", name)
+        raise _bad(f"'{name}' must be {kind}", name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(f"'{name}' must be a finite number, not {value}", name)
+    if (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi):
+        low = "unbounded" if lo is None else f"{lo} ({'excluded' if lo_open else 'included'})"
+        raise _bad(f"'{name}' is {value}; it must be {kind} from {low} to {'any' if hi is None else hi}", name)
+    return value
+
+
+def _text(value: str, param: str) -> str:
+    """A JSON string that UTF-8 can encode: JSON may carry lone surrogates ("\\ud800"), which no tokenizer
+    (and no C string) can take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _bad(f"'{param}' is not valid Unicode text: {exc.reason} at character {exc.start}", param) from None
     return value
 
 
@@ -79,12 +101,13 @@ class _Job:
 
 class Server:
     """The HTTP server and its engine. `Server(model_dir).start()` serves on a thread; `port` is the
-    port bound (pass 0 to get a free one); `close()` stops both."""
+    port bound (pass 0 to get a free one); `close()` stops both. `request_timeout`: seconds a request
+    may take in all; `read_timeout`: seconds one socket read or write may wait (default 30)."""
 
     def __init__(self, model, host: str = "127.0.0.1", port: int = 8080, *, model_name: Optional[str] = None,
                  ctx_size: Optional[int] = None, kv_capacity: int = 4096, token_budget: int = 64,
                  max_running: int = 8, threads: Optional[int] = None, preemption: str = "swap", prefix_cache: bool = True,
-                 request_timeout: float = 600.0):
+                 request_timeout: float = 600.0, read_timeout: Optional[float] = None):
         self._own_model = not isinstance(model, Model)
         self.model = Model.load(model) if self._own_model else model
         self.model_name = model_name or (os.path.basename(os.path.normpath(str(model))) if self._own_model
@@ -101,8 +124,11 @@ class Server:
         self.verbose = False
         self._active_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"app": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        if read_timeout is not None:
+            if not read_timeout > 0:
+                raise ValueError(f"read_timeout must be > 0 seconds, not {read_timeout}")
+            handler.timeout = float(read_timeout)
+        self.httpd = _HTTPServer((host, port), handler)
         self.host, self.port = self.httpd.server_address[:2]
         self._thread: Optional[threading.Thread] = None
 
@@ -137,19 +163,16 @@ class Server:
 
     # -- request parsing -------------------------------------------------------------------------------
     def sampling(self, body: dict) -> dict:
+        # The ranges the OpenAI API documents, inside what the library's sampler stages accept.
         opts = {"temperature": _number(body, "temperature", 1.0, 0, 2),
-                "top_p": _number(body, "top_p", 1.0, 0, 1),
-                "top_k": _number(body, "top_k", 0, 0, None, integer=True),
+                "top_p": _number(body, "top_p", 1.0, 0, 1, lo_open=True),
+                "top_k": _number(body, "top_k", 0, 0, INT32_MAX, integer=True),
                 "min_p": _number(body, "min_p", 0.0, 0, 1),
                 "presence_penalty": _number(body, "presence_penalty", 0.0, -2, 2),
                 "frequency_penalty": _number(body, "frequency_penalty", 0.0, -2, 2),
-                "repeat_penalty": _number(body, "repeat_penalty", 1.0, 0, None)}
-        if opts["top_p"] <= 0:
-            raise _bad("'top_p' must be greater than 0", "top_p")
-        seed = body.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise _bad("'seed' must be an integer", "seed")
-        opts["seed"] = seed
+                "repeat_penalty": _number(body, "repeat_penalty", 1.0, 0, FLOAT_MAX, lo_open=True)}
+        # The seed becomes a uint64_t; negative seeds (some clients send them) wrap as in C.
+        opts["seed"] = _number(body, "seed", None, -2**63, 2**64 - 1, integer=True)
         return opts
 
     def stop_strings(self, body: dict) -> List[str]:
@@ -160,10 +183,10 @@ class Server:
             stop = [stop]
         if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
             raise _bad("'stop' must be a string or a list of at most 4 strings", "stop")
-        return [s for s in stop if s]
+        return [_text(s, "stop") for s in stop if s]
 
     def common(self, body: dict, default_max: Optional[int]) -> Tuple[dict, List[str], bool, Optional[int]]:
-        if body.get("n", 1) != 1:
+        if _number(body, "n", 1, 1, 1, integer=True) != 1:
             raise _bad("only n = 1 is supported", "n")
         if body.get("logprobs") not in (None, False) or body.get("echo") not in (None, False):
             raise _bad("logprobs and echo are not supported", "logprobs")
@@ -172,7 +195,7 @@ class Server:
             raise _bad("'stream' must be a boolean", "stream")
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None:
-            max_tokens = _number({"max_tokens": max_tokens}, "max_tokens", None, 1, None, integer=True)
+            max_tokens = _number({"max_tokens": max_tokens}, "max_tokens", None, 1, INT32_MAX, integer=True)
         else:
             max_tokens = default_max
         model = body.get("model")
@@ -195,7 +218,7 @@ class Server:
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
             prompt = prompt[0]
         if isinstance(prompt, str):
-            return self.model.tokenize(prompt)
+            return self.model.tokenize(_text(prompt, "prompt"))
         if isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
             if not all(0 <= t < self.model.n_vocab for t in prompt):
                 raise _bad("a prompt token is outside the vocabulary", "prompt")
@@ -214,7 +237,7 @@ class Server:
                     raise _bad("only text content parts are supported", "messages")
                 m["content"] = "".join(p["text"] for p in parts)
         try:
-            text = self.model.apply_chat_template(messages)
+            text = _text(self.model.apply_chat_template(messages), "messages")
         except ChatFormatError as exc:
             raise _bad(str(exc), "messages") from None
         return self.model.tokenize(text, add_special=True, parse_special=True)
@@ -241,10 +264,20 @@ class _ClientGone(Exception):
     pass
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # The listen backlog: socketserver's default of 5 resets connections in a burst of clients (the
+    # kernel caps it at net.core.somaxconn).
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: Server
     protocol_version = "HTTP/1.1"
     server_version = "llminfer"
+    # Seconds one read or write on the socket may wait (StreamRequestHandler sets it on the socket):
+    # a client that stops sending mid-request, or never sends one, does not hold its thread forever.
+    timeout = 30.0
 
     def log_message(self, fmt, *args):  # quiet by default; --verbose turns it on
         if getattr(self.app, "verbose", False):
@@ -276,6 +309,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, exc: ApiError) -> None:
         self._send_json(exc.status, exc.body(), close=exc.status >= 400)
 
+    def _unexpected(self, exc: BaseException) -> None:
+        """Answer 500 for an error nothing expected (a bug): the connection closes, the server goes on."""
+        print(f"llminfer.server: {self.command} {self.path}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        error = ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error")
+        try:
+            if getattr(self, "_streaming", False):
+                self._sse(error.body())
+                self.close_connection = True
+            else:
+                self._error(error)
+        except (_ClientGone, OSError):
+            self.close_connection = True
+
     def _read_json(self) -> dict:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             raise ApiError(411, "chunked request bodies are not supported; send Content-Length")
@@ -290,11 +336,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise _bad("Content-Length is negative")
         if n > MAX_BODY:
             raise ApiError(413, f"the request body has {n} bytes; at most {MAX_BODY} are accepted")
-        raw = self.rfile.read(n)
+        raw = self.rfile.read(n)  # the socket's timeout ends a body that never comes (TimeoutError)
+        if len(raw) < n:
+            raise _bad(f"the request body has {len(raw)} bytes; Content-Length said {n}")
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _bad(f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:  # the parser recurses once per nesting level
+            raise _bad("the request body is not valid JSON here: it is nested too deeply") from None
         if not isinstance(body, dict):
             raise _bad("the request body must be a JSON object")
         return body
@@ -329,6 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"no such endpoint: GET {path}", code="not_found")
         except ApiError as exc:
             self._error(exc)
+        except Exception as exc:  # noqa: BLE001 - one request's failure is answered, not fatal
+            self._unexpected(exc)
 
     def do_POST(self):
         path = self.path.split("?", 1)[0]
@@ -351,6 +403,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(exc)
         except _ClientGone:
             self.close_connection = True
+        except TimeoutError:  # the body did not come within the socket's timeout
+            self._error(ApiError(408, f"the request body did not arrive within {self.timeout:g} s"))
+        except Exception as exc:  # noqa: BLE001 - one request's failure is answered, not fatal
+            self._unexpected(exc)
         finally:
             self._streaming = False
             with self.app._active_lock:
@@ -376,6 +432,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": app.model_name}
         try:
             app.engine.submit(req)
+        except (ValueError, Error) as exc:  # sampling the library refuses (the checks above should catch it)
+            raise _bad(str(exc)) from None
         except RuntimeError as exc:
             raise ApiError(503, str(exc), type_="server_error") from None
         text_stream = TextStream(app.model, stops)
@@ -467,12 +525,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--threads", type=int, help="compute threads (0: all processors; default LLMINFER_THREADS or 0)")
     ap.add_argument("--preemption", choices=("swap", "recompute"), default="swap")
     ap.add_argument("--no-prefix-cache", action="store_true", help="do not reuse cached prompt blocks")
+    ap.add_argument("--read-timeout", type=float, default=30.0,
+                    help="seconds one socket read or write may wait before the connection is dropped (default 30)")
     ap.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = ap.parse_args(argv)
     try:
         server = Server(args.model, args.host, args.port, model_name=args.model_name, ctx_size=args.ctx_size,
                         kv_capacity=args.kv_capacity, token_budget=args.token_budget, max_running=args.max_running,
-                        threads=args.threads, preemption=args.preemption, prefix_cache=not args.no_prefix_cache)
+                        threads=args.threads, preemption=args.preemption, prefix_cache=not args.no_prefix_cache,
+                        read_timeout=args.read_timeout)
     except (Error, OSError, ValueError) as exc:
         print(f"llminfer.server: {exc}", file=sys.stderr)
         return 1

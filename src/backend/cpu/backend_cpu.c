@@ -57,6 +57,7 @@ static void cpu_exec_free(lli_backend *be, void *exec) {
 
 static const lli_backend_ops k_cpu_ops = {
     .name = "cpu",
+    .supports_type = lli_cpu_type_supported,
     .kind = LLI_BACKEND_CPU,
     .uses_host_memory = 1,
     .alloc = cpu_alloc,

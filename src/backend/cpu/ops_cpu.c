@@ -6,8 +6,9 @@
 #include "backend/backend.h"
 #include "backend/cpu/pool.h"
 #include "backend/cpu/quant.h"
-#include "runtime/kv_cache.h"
-#include "runtime/model.h"
+#include "backend/kv_view.h"
+#include "backend/tensor.h"
+#include "llminfer.h"
 
 /* Rows [*lo, *hi) of n for thread ith of nth. */
 static void split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
@@ -231,6 +232,9 @@ static void quant_rows(const void *p, int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; t++) lli_quantize_q8(a->x + t * a->in, a->xq + t * (a->in / 32), a->in);
 }
 
+/* The input of a matmul quantized to 8-bit blocks of 32, once per call. */
+static uint64_t cpu_matmul_scratch(int64_t n, int64_t in) { return (uint64_t)(n * (in / 32 + 1)) * sizeof(lli_q8); }
+
 static void cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out, int64_t n, void *scratch) {
     int64_t in = w->ne[0];
     lli_q8 *xq = NULL;
@@ -245,8 +249,8 @@ static void cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *o
 
 /* ---- attention over the paged cache ------------------------------------------------------- */
 
-static uint16_t *f16_row(const lli_kv_cache *kv, void *base, int64_t row) { return (uint16_t *)base + row * kv->head_dim; }
-static int8_t *q8_row(const lli_kv_cache *kv, void *base, int64_t row) { return (int8_t *)base + row * kv->head_dim; }
+static uint16_t *f16_row(const lli_kv_view *kv, void *base, int64_t row) { return (uint16_t *)base + row * kv->head_dim; }
+static int8_t *q8_row(const lli_kv_view *kv, void *base, int64_t row) { return (int8_t *)base + row * kv->head_dim; }
 
 /* 8-bit rows: one scale per row, the largest magnitude mapped to 127. */
 static void quantize_row_q8(const float *x, int8_t *q, float *scale, int n) {
@@ -258,12 +262,12 @@ static void quantize_row_q8(const float *x, int8_t *q, float *scale, int n) {
 }
 
 static void attn_store(const lli_attn_args *a) {
-    const lli_kv_cache *kv = a->kv;
+    const lli_kv_view *kv = a->kv;
     int kvd = a->n_head_kv * a->head_dim;
     for (int64_t t = 0; t < a->n; t++) {
-        const lli_kv_seq *s = &kv->seqs[a->seq[t]];
+        const int32_t *blocks = kv->seq_blocks[a->seq[t]];
         for (int h = 0; h < a->n_head_kv; h++) {
-            int64_t row = lli_kv_row(kv, s, a->pos[t], a->layer, h);
+            int64_t row = lli_kv_view_row(kv, blocks, a->pos[t], a->layer, h);
             const float *k = a->k + t * kvd + h * a->head_dim, *v = a->v + t * kvd + h * a->head_dim;
             if (kv->type == LLI_KV_TYPE_Q8) {
                 quantize_row_q8(k, q8_row(kv, kv->k, row), &kv->k_scale[row], a->head_dim);
@@ -277,7 +281,7 @@ static void attn_store(const lli_attn_args *a) {
 }
 
 /* One cache row as floats. */
-static void row_to_f32(const lli_kv_cache *kv, void *base, const float *scales, int64_t row, float *out) {
+static void row_to_f32(const lli_kv_view *kv, void *base, const float *scales, int64_t row, float *out) {
     if (kv->type == LLI_KV_TYPE_Q8) {
         const int8_t *q = q8_row(kv, base, row);
         for (int d = 0; d < kv->head_dim; d++) out[d] = (float)q[d] * scales[row];
@@ -419,7 +423,7 @@ void lli_cpu_ops_init(void) {
 static void attn_units(int ith, int nth, void *arg) {
     const attn_job *j = arg;
     const lli_attn_args *a = j->a;
-    const lli_kv_cache *kv = a->kv;
+    const lli_kv_view *kv = a->kv;
     const int D = a->head_dim;
     float *K = j->scratch + (int64_t)ith * j->max_pos * (2 * D + 1), *V = K + j->max_pos * D, *scores = V + j->max_pos * D;
     int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * D;
@@ -431,7 +435,7 @@ static void attn_units(int ith, int nth, void *arg) {
         int kh = (int)(w % a->n_head_kv);
         const int32_t *entries = j->order + j->unit_start[u];
         int64_t m = j->unit_start[u + 1] - j->unit_start[u];
-        const lli_kv_seq *s = &kv->seqs[a->seq[entries[0]]];
+        const int32_t *blocks = kv->seq_blocks[a->seq[entries[0]]];
         int64_t p0 = a->pos[entries[0]];
         int64_t base = a->window > 0 && p0 - a->window + 1 > 0 ? p0 - a->window + 1 : 0;
         for (int64_t t = 0; t < m; t++) {
@@ -439,7 +443,7 @@ static void attn_units(int ith, int nth, void *arg) {
             /* Keys and values of positions this entry adds to the unit's, converted once. */
             int64_t from = t == 0 ? base : a->pos[entries[t - 1]] + 1;
             for (int64_t i = from; i <= p; i++) {
-                int64_t row = lli_kv_row(kv, s, i, a->layer, kh);
+                int64_t row = lli_kv_view_row(kv, blocks, i, a->layer, kh);
                 row_to_f32(kv, kv->k, kv->k_scale, row, K + (i - base) * D);
                 row_to_f32(kv, kv->v, kv->v_scale, row, V + (i - base) * D);
             }
@@ -467,15 +471,22 @@ static int by_seq_then_pos(const void *x, const void *y, void *arg) {
     return a->pos[i] < a->pos[k] ? -1 : a->pos[i] > a->pos[k];
 }
 
+/* Scratch of one step: per thread, keys, values and scores for max_pos positions; then the
+ * entries' order and the units' starts. */
+static uint64_t cpu_attention_scratch(void *exec, int64_t n, int64_t max_pos, int head_dim) {
+    uint64_t per_thread = (uint64_t)max_pos * (uint64_t)(2 * head_dim + 1) * sizeof(float);
+    return per_thread * (uint64_t)lli_pool_size(exec) + (uint64_t)(2 * n + 1) * sizeof(int32_t);
+}
+
 static void cpu_attention(void *exec, const lli_attn_args *a) {
     attn_store(a);
     int64_t max_pos = 1;
     for (int64_t t = 0; t < a->n; t++)
         if (a->pos[t] + 1 > max_pos) max_pos = a->pos[t] + 1;
     int nth = lli_pool_size(exec);
-    int32_t *order = malloc((size_t)a->n * sizeof *order), *unit_start = malloc((size_t)(a->n + 1) * sizeof *unit_start);
-    float *scratch = malloc((size_t)(max_pos * (2 * a->head_dim + 1) * nth) * sizeof(float));
-    if (!order || !unit_start || !scratch) abort(); /* small next to the cache; failing here, the process is done */
+    /* Sized by the context for this step (attention_scratch) before it started. */
+    float *scratch = a->scratch;
+    int32_t *order = (int32_t *)(void *)(scratch + max_pos * (2 * a->head_dim + 1) * nth), *unit_start = order + a->n;
     for (int32_t t = 0; t < a->n; t++) order[t] = t;
     qsort_r(order, (size_t)a->n, sizeof *order, by_seq_then_pos, (void *)a);
     int64_t n_units = 0;
@@ -485,7 +496,6 @@ static void cpu_attention(void *exec, const lli_attn_args *a) {
     unit_start[n_units] = (int32_t)a->n;
     attn_job j = {a, order, unit_start, n_units, max_pos, scratch};
     lli_pool_run(exec, attn_units, &j);
-    free(order), free(unit_start), free(scratch);
 }
 
 static void cpu_gather_rows(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {
@@ -510,4 +520,6 @@ const lli_compute_ops lli_cpu_compute_ops = {
     .attention = cpu_attention,
     .gather_rows = cpu_gather_rows,
     .finish = cpu_finish,
+    .attention_scratch = cpu_attention_scratch,
+    .matmul_scratch = cpu_matmul_scratch,
 };
