@@ -89,6 +89,7 @@ typedef struct lli_backend_ops {
                        uint64_t bytes);
     void (*destroy)(lli_backend *be);
     /* Execution resources for one context (threads, streams), and the forward pass's operations. */
+    /* NULL on failure, after recording why (lli_fail; a module through its host's fail). */
     void *(*exec_create)(lli_backend *be, int n_threads);
     void (*exec_free)(lli_backend *be, void *exec);
     const lli_compute_ops *compute;

@@ -1,4 +1,4 @@
-"""The Python continuous-batching scheduler: outputs equal to each request run alone (greedy and
+"""Continuous batching from Python through the library's scheduler (lli_sched_*): outputs equal to each request run alone (greedy and
 seeded sampling), whatever the arrivals, the step mix and the preemptions; the token budget; chunked
 prefill mixed with decode; admission by free blocks; cancellation; the engine thread."""
 import threading
@@ -25,15 +25,18 @@ def alone(model, prompts):
 
 
 def record_steps(s: Scheduler):
-    """Wrap the scheduler's step runner to record every plan: [(request, tokens), ...] per step."""
+    """Record every step's plan as the scheduler reports it: [(request, tokens, pending), ...]."""
     plans = []
-    run = s._run
+    step = s.step
 
-    def spy(plan):
-        plans.append([(r, n, r.pending) for r, n in plan])
-        return run(plan)
+    def spy():
+        n = step()
+        if n:
+            plans.append(list(s.last_plan))
+            assert sum(k for _, k, _ in s.last_plan) <= n  # every request's tokens were in the step
+        return n
 
-    s._run = spy
+    s.step = spy
     return plans
 
 
@@ -71,10 +74,9 @@ def test_preemption_when_the_cache_fills_loses_nothing(model, prompts, alone, pr
     assert stats["preemptions"] > 0 and stats["sequences"] == 0
     assert stats.get("kv_full_retries", 0) == 0  # the plans never asked for more blocks than were free
     if preemption == "swap":
-        if stats.get("swapped_out"):
-            assert stats["swapped_in"] == stats["swapped_out"]
-        else:  # lli_kv_seq_save_buffer not implemented yet: it fell back to recomputing
-            assert stats["recomputed"] == stats["preemptions"]
+        assert stats["swapped_in"] == stats["swapped_out"] == stats["preemptions"]
+    else:
+        assert stats["swapped_out"] == 0 and stats["recomputed_tokens"] > 0
     # Running requests never held more blocks than the cache has.
     assert max(len(plan) for plan in plans) <= 6
 
@@ -87,12 +89,8 @@ def test_swap_preemption_uses_saved_states(model, prompts):
     with Scheduler(model, kv_capacity=96, block_size=16, token_budget=32, max_running=4, preemption="swap") as s:
         s.run(reqs)
         stats = s.stats()
-        swap_ok = s._swap_ok
     assert [r.output for r in reqs] == expected
     assert stats["preemptions"] > 0 and stats["sequences"] == 0
-    if not swap_ok:
-        pytest.skip("lli_kv_seq_save_buffer is not implemented in this build of libllminfer (swap fell back to "
-                    "recompute)")
     assert stats["swapped_in"] == stats["swapped_out"] == stats["preemptions"]
     assert any(r.preemptions for r in reqs)
 
@@ -128,11 +126,11 @@ def test_cancel_stop_tokens_and_oversized_requests(model, prompts):
         c = s.submit(Request(prompts[0], 0))
         for _ in range(4):
             s.step()
-        assert a.status == "running" and len(s.kv.sequences) == 1
+        assert a.status == "running" and s.kv.stat("sequences") == 1
         assert (b.finish_reason, c.finish_reason) == ("error", "length") and "cache" in b.error
         s.cancel(a)
         s.step()
-        assert a.finish_reason == "cancelled" and a.finished and s.kv.sequences == frozenset()
+        assert a.finish_reason == "cancelled" and a.finished and s.kv.stat("sequences") == 0
         assert not s.has_work() and s.step() == 0
         first = generate_alone(model, prompts[0], 3)
         d = s.submit(Request(prompts[0], 10, stop_tokens=[first[2]]))

@@ -1,6 +1,7 @@
-"""A continuous-batching scheduler on top of libllminfer (the Python port of the reference scheduler).
+"""Continuous batching on top of libllminfer, with the library's reference scheduler (lli_sched_*).
 
-The library does not schedule; this host does, the way vLLM does:
+The host drives: it submits requests, steps, samples and stops requests; the policy of each step is
+the library's (src/runtime/scheduler.c), the same one C hosts use, the way vLLM schedules:
 
 - Requests arrive over time (`submit()`, safe from any thread) and wait in arrival order.
 - Every `step()` is one lli_decode() of at most `token_budget` entries: first one decode token for
@@ -20,15 +21,16 @@ The library does not schedule; this host does, the way vLLM does:
 receive tokens through callbacks (usually into a queue).
 """
 import collections
+import ctypes
 import itertools
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-from ._engine import Batch, Context, KVCache, Sampler
-from ._errors import E_NOT_IMPLEMENTED, Error, KVFullError
+from ._engine import Context, KVCache, Sampler, _token_array
+from ._errors import LLMInferError, _call, _L
 
 __all__ = ["Request", "Scheduler", "Engine", "poisson_arrivals", "generate_alone"]
 
@@ -69,10 +71,10 @@ class Request:
         self.prompt = [int(t) for t in self.prompt]
         if not self.id:
             self.id = f"req-{next(_ids)}"
+        self._id: Optional[int] = None  # the library scheduler's request id while it is live there
         self._seq: Optional[int] = None
         self._cached = 0  # tokens of prompt + output in the KV cache
         self._sampler: Optional[Sampler] = None
-        self._swap: Optional[bytes] = None
         self._cancel = False
         self._done = threading.Event()
 
@@ -94,18 +96,31 @@ class Request:
         return self._done.wait(timeout)
 
 
+#: lli_sched_stat() keys (the header's LLI_SCHED_STAT_*), by the names stats() gives them.
+SCHED_STAT_KEYS = {"requests": 0, "running": 1, "swapped": 2, "preemptions": 3, "swapped_out": 4,
+                   "recomputed_tokens": 5, "prefix_reused_tokens": 6, "steps": 7, "entries": 8}
+#: lli_sched_request_stat() keys (LLI_SCHED_REQ_*).
+SCHED_REQ_KEYS = {"state": 0, "tokens": 1, "cached": 2, "preemptions": 3, "reused": 4, "seq": 5}
+#: lli_sched_params_set_preempt() modes (LLI_SCHED_PREEMPT_*) and request states (LLI_SCHED_*).
+SCHED_PREEMPT = {"swap": 0, "recompute": 1}
+SCHED_STATES = {0: WAITING, 1: RUNNING, 2: SWAPPED}
+
+
 class Scheduler:
-    """Continuous batching over one KV cache and one context of a model (see the module's doc).
+    """Continuous batching over one KV cache and one context of a model (see the module's doc), with
+    the library's reference scheduler (lli_sched_*, src/runtime/scheduler.c) deciding each step: the
+    policy lives there once, for C hosts and this one alike. This class keeps what is the host's:
+    the queue of submitted requests, sampling, stop tokens, cancellation and the callbacks.
 
     kv_capacity, block_size: the cache; token_budget: entries per step (the context's max batch);
-    max_running: requests decoding at once; preemption: "swap" or "recompute"; prefix_cache: start
-    sequences with lli_kv_seq_create_with_prefix() to reuse cached prompt blocks."""
+    max_running: requests decoding at once; preemption: "swap" or "recompute"; prefix_cache: admitted
+    requests start from blocks of their tokens found in the cache."""
 
     def __init__(self, model, *, kv_capacity: int = 4096, block_size: int = 16, token_budget: int = 64,
                  max_running: int = 16, threads: Optional[int] = None, preemption: str = "swap",
                  prefix_cache: bool = False,
                  kv_type: str = "f16"):
-        if preemption not in ("swap", "recompute"):
+        if preemption not in SCHED_PREEMPT:
             raise ValueError("preemption must be 'swap' or 'recompute'")
         if token_budget < 1 or max_running < 1:
             raise ValueError("token_budget and max_running must be >= 1")
@@ -114,23 +129,37 @@ class Scheduler:
         self.max_running = int(max_running)
         self.preemption = preemption
         self.prefix_cache = prefix_cache
+        self._sched = None
         self.kv = KVCache(model, kv_capacity, block_size, kv_type, True if prefix_cache else None)
         try:
             self.ctx = Context(model, self.kv, threads=threads, max_batch=self.token_budget)
-            self.batch = Batch(self.token_budget)
+            params = ctypes.c_void_p()
+            _call("lli_sched_params_create", ctypes.byref(params))
+            try:
+                _call("lli_sched_params_set_budget", params, self.token_budget)
+                _call("lli_sched_params_set_max_running", params, self.max_running)
+                _call("lli_sched_params_set_preempt", params, SCHED_PREEMPT[preemption])
+                _call("lli_sched_params_set_prefix_cache", params, int(bool(prefix_cache)))
+                sched = ctypes.c_void_p()
+                with self.kv._lock:
+                    _call("lli_sched_create", self.kv._handle(), params, ctypes.byref(sched))
+                self._sched = sched
+            finally:
+                _L.lli_sched_params_free(params)
         except BaseException:
+            if getattr(self, "ctx", None) is not None:
+                self.ctx.close()
             self.kv.close()
             raise
         self.block_size = self.kv.block_size
         self.total_blocks = self.kv.total_blocks
         self.eos = model.eos
-        self.waiting: Deque[Request] = collections.deque()
-        self.swapped: Deque[Request] = collections.deque()
-        self.running: List[Request] = []  # in admission order
+        self._live: Dict[int, Request] = {}  # the library's request id -> request, in submission order
         self._incoming: List[Request] = []
         self._lock = threading.Lock()
         self.counters = collections.Counter()
-        self._swap_ok = preemption == "swap"
+        #: The last step as planned: (request, tokens it had in the step, tokens it had pending).
+        self.last_plan: List[tuple] = []
 
     # -- the host's side -----------------------------------------------------------------------------
     def submit(self, request: Request) -> Request:
@@ -155,14 +184,33 @@ class Scheduler:
     def has_work(self) -> bool:
         with self._lock:
             incoming = bool(self._incoming)
-        return incoming or bool(self.waiting or self.running or self.swapped)
+        return incoming or bool(self._live)
+
+    def _in_state(self, state: str) -> List[Request]:
+        return [r for r in self._live.values() if r.status == state]
+
+    @property
+    def running(self) -> List[Request]:
+        return self._in_state(RUNNING)
+
+    @property
+    def waiting(self) -> List[Request]:
+        return self._in_state(WAITING)
+
+    @property
+    def swapped(self) -> List[Request]:
+        return self._in_state(SWAPPED)
 
     def close(self) -> None:
-        """Finish every request as cancelled and free the cache, context and batch."""
+        """Finish every request as cancelled and free the scheduler, context and cache."""
+        if self._sched is None:
+            return
         self._take_incoming()
-        for r in list(self.running) + list(self.waiting) + list(self.swapped):
+        for r in list(self._live.values()):
             self._finish(r, "cancelled")
-        self.batch.close()
+        with self.kv._lock:
+            _L.lli_sched_free(self._sched)
+        self._sched = None
         self.ctx.close()
         self.kv.close()
 
@@ -172,44 +220,55 @@ class Scheduler:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _stat(self, key: str) -> int:
+        out = ctypes.c_int64()
+        _call("lli_sched_stat", self._sched, SCHED_STAT_KEYS[key], ctypes.byref(out))
+        return out.value
+
+    def _request_stat(self, r: Request, key: str) -> int:
+        out = ctypes.c_int64()
+        _call("lli_sched_request_stat", self._sched, r._id, SCHED_REQ_KEYS[key], ctypes.byref(out))
+        return out.value
+
     def stats(self) -> Dict[str, object]:
-        """Queue lengths, live sequences (as this scheduler tracks them), free blocks and counters."""
+        """Queue lengths, live sequences, free blocks, the library scheduler's counters and this
+        host's (admitted, swapped_in, generated, finished_REASON ...)."""
         d: Dict[str, object] = {"running": len(self.running), "waiting": len(self.waiting),
-                                "swapped": len(self.swapped), "sequences": len(self.kv.sequences),
+                                "swapped": len(self.swapped), "sequences": self.kv.stat("sequences"),
                                 "free_blocks": self.kv.free_blocks, "total_blocks": self.total_blocks}
+        if self._sched is not None:
+            for key in ("preemptions", "swapped_out", "recomputed_tokens", "prefix_reused_tokens", "steps", "entries"):
+                d[key] = self._stat(key)
         d.update(self.counters)
         return d
 
     # -- bookkeeping ---------------------------------------------------------------------------------
-    def _blocks(self, n_tokens: int) -> int:
-        return -(-n_tokens // self.block_size)
-
-    def _need(self, r: Request, n: int) -> int:
-        """Blocks r needs to add n tokens to what it has cached."""
-        return self._blocks(r._cached + n) - self._blocks(r._cached)
-
     def _take_incoming(self) -> None:
         with self._lock:
             incoming, self._incoming = self._incoming, []
-        self.waiting.extend(incoming)
         for r in incoming:
             if r.max_tokens == 0:
                 self._finish(r, "length")
-        for queue in (self.running, self.waiting, self.swapped):
-            for r in [r for r in queue if r._cancel]:
-                self._finish(r, "cancelled")
-
-    def _release(self, r: Request) -> None:
-        if r._seq is not None:
-            self.kv.free(r._seq)
-            r._seq = None
+                continue
+            prompt, n = _token_array(r.prompt)
+            rid = ctypes.c_int64()
+            try:
+                _call("lli_sched_add", self._sched, prompt, n, int(r.max_tokens), ctypes.byref(rid))
+            except LLMInferError as exc:  # too long for the whole cache: this request's failure alone
+                self._finish(r, "error", exc.message)
+                continue
+            r._id = rid.value
+            r.status = WAITING
+            self._live[r._id] = r
+        for r in [r for r in self._live.values() if r._cancel]:
+            self._finish(r, "cancelled")
 
     def _finish(self, r: Request, reason: str, error: Optional[str] = None) -> None:
-        for queue in (self.running, self.waiting, self.swapped):
-            if r in queue:
-                queue.remove(r)
-        self._release(r)
-        r._swap = None
+        rid = getattr(r, "_id", None)
+        if rid is not None and self._live.pop(rid, None) is not None:
+            with self.kv._lock:
+                _call("lli_sched_finish", self._sched, rid)  # frees its sequence or swapped state
+        r._seq = None
         if r._sampler is not None:
             r._sampler.close()
             r._sampler = None
@@ -226,185 +285,59 @@ class Scheduler:
         """Finish one request with an error (what was raised for it), freeing what it holds."""
         self._finish(r, "error", f"{type(exc).__name__}: {exc}")
 
-    def _preempt(self, r: Request) -> None:
-        """Take a running request's blocks back: swap its state out, or drop it for recomputation."""
-        self.running.remove(r)
-        r.preemptions += 1
-        self.counters["preemptions"] += 1
-        if self._swap_ok and r._cached > 0:
-            try:
-                r._swap = self.kv.save_bytes(r._seq)
-            except Error as exc:
-                if exc.status != E_NOT_IMPLEMENTED:
-                    raise
-                self._swap_ok = False  # this library cannot swap: recompute from now on
-        self._release(r)
-        if r._swap is not None:
-            r.status = SWAPPED
-            self.swapped.append(r)
-            self.counters["swapped_out"] += 1
-        else:
-            r._cached = 0
-            r.status = WAITING
-            self.waiting.appendleft(r)  # first in line again
-            self.counters["recomputed"] += 1
-
-    def _start_seq(self, r: Request) -> None:
-        if self.prefix_cache:
-            try:
-                r._seq, reused = self.kv.create_with_prefix(r.tokens)
-                r._cached = reused
-                r.reused_tokens += reused
-                self.counters["prefix_reused_tokens"] += reused
-                return
-            except Error as exc:
-                if exc.status != E_NOT_IMPLEMENTED:
-                    raise
-                self.prefix_cache = False
-        r._seq = self.kv.create_seq()
-        r._cached = 0
+    def _refresh(self) -> None:
+        """Each live request's state, cached tokens and counts, as the library scheduler has them."""
+        for r in self._live.values():
+            state = SCHED_STATES[self._request_stat(r, "state")]
+            if r.status == SWAPPED and state == RUNNING:
+                self.counters["swapped_in"] += 1
+            if r.status == WAITING and state == RUNNING and not r.preemptions:
+                self.counters["admitted"] += 1
+            r.status = state
+            r._cached = self._request_stat(r, "cached")
+            r.preemptions = self._request_stat(r, "preemptions")
+            r.reused_tokens = self._request_stat(r, "reused")
+            seq = self._request_stat(r, "seq")
+            r._seq = seq if seq >= 0 else None
 
     # -- one step ------------------------------------------------------------------------------------
     def step(self) -> int:
-        """Plan and run one lli_decode(); deliver the sampled tokens. Returns the step's entries (0
-        when there was nothing to do)."""
+        """Run one step of the library's scheduler (plan + lli_decode) and deliver the sampled tokens.
+        Returns the step's entries (0 when there was nothing to do)."""
         self._take_incoming()
-        budget = self.token_budget
-        plan: List[tuple] = []  # (request, tokens this step), in batch order
-        reserved = 0  # blocks the plan will take
-
-        def free_now() -> int:
-            return self.kv.free_blocks - reserved
-
-        def plan_chunk(r: Request) -> None:
-            # As many of r's pending tokens as the budget and the free blocks allow, if any.
-            nonlocal budget, reserved
-            n = min(r.pending, budget)
-            while n > 0 and self._need(r, n) > free_now():
-                n -= 1
-            if n > 0:
-                reserved += self._need(r, n)
-                budget -= n
-                plan.append((r, n))
-
-        # 1. One decode token for every running request past its prompt, oldest first. When the cache
-        #    cannot hold one, preempt the newest running request (perhaps this one) and retry.
-        preempted = False
-        for r in [r for r in self.running if r.pending == 1]:
-            if r not in self.running or budget <= 0:
-                continue
-            need = self._need(r, 1)
-            while need > free_now() and self.running[-1] is not r:
-                self._preempt(self.running[-1])  # newer than r, so not in the plan yet
-                preempted = True
-            if need > free_now():
-                if len(self.running) == 1:
-                    self._finish(r, "length")  # alone, and the whole cache is not enough
-                else:
-                    self._preempt(r)
-                    preempted = True
-                continue
-            reserved += need
-            budget -= 1
-            plan.append((r, 1))
-
-        # 2. Then prompt chunks of running requests still prefilling, oldest first.
-        for r in self.running:
-            if budget <= 0:
-                break
-            if r.pending > 1:
-                plan_chunk(r)
-
-        # Blocks that admitted requests will still need for the rest of their prompts.
-        planned = {id(r): n for r, n in plan}
-        for r in self.running:
-            if r.pending > 1:
-                n = planned.get(id(r), 0)
-                reserved += self._blocks(r._cached + r.pending) - self._blocks(r._cached + n)
-
-        # 3. Swapped-out requests come back (in order) when their state and a decode block fit; new
-        #    requests are admitted only when none waits to come back and nothing was preempted now.
-        while not preempted and self.swapped and len(self.running) < self.max_running:
-            r = self.swapped[0]
-            if self._blocks(r._cached + 1) > free_now():
-                break
-            self.swapped.popleft()
-            try:
-                r._seq = self.kv.restore_bytes(r._swap)
-            except Exception as exc:  # noqa: BLE001 - this request's failure, not the others'
-                self.fail(r, exc)
-                continue
-            r._swap = None
-            r.status = RUNNING
-            self.running.append(r)
-            self.counters["swapped_in"] += 1
-            plan_chunk(r)  # 1 token in its decode phase; more if it left mid-prompt
-        while (not preempted and not self.swapped and self.waiting and budget > 0
-               and len(self.running) < self.max_running):
-            r = self.waiting[0]
-            total = self._blocks(len(r.tokens) + 1)
-            if total > self.total_blocks:
-                self._finish(r, "error", f"the request needs {len(r.tokens) + 1} tokens of KV cache; the cache "
-                                         f"holds {self.total_blocks * self.block_size}")
-                continue
-            if total > free_now():
-                break
-            self.waiting.popleft()
-            try:
-                self._start_seq(r)
-                if r._sampler is None:
-                    r._sampler = Sampler.from_options(**r.sampling)
-            except Exception as exc:  # noqa: BLE001 - this request's failure, not the others'
-                self.fail(r, exc)
-                continue
-            r.status = RUNNING
-            self.running.append(r)
-            self.counters["admitted"] += 1
-            n = min(r.pending, budget)
-            reserved += self._blocks(len(r.tokens) + 1) - self._blocks(r._cached)  # its whole prompt
-            budget -= n
-            plan.append((r, n))
-
-        if not plan:
+        if not self._live:
             return 0
-        return self._run(plan)
-
-    def _run(self, plan) -> int:
-        batch = self.batch
-        batch.clear()
-        outputs = []
-        for r, n in plan:
-            toks = r.tokens[r._cached:r._cached + n]
-            last = r._cached + n == len(r.tokens)
-            entry = batch.add_tokens(toks, r._seq, r._cached, logits_last=last)
-            if last:
-                outputs.append((r, entry))
+        before = {rid: (r.status, r._cached, r.pending) for rid, r in self._live.items()}
+        entries_before = self._stat("entries")
+        n_ready = ctypes.c_int32()
         try:
-            self.ctx.decode(batch)
-        except KVFullError:
-            # The plan's block count was short (blocks shared with other sequences): nothing changed;
-            # give the newest request's blocks back and try again next step.
-            self.counters["kv_full_retries"] += 1
-            if len(self.running) > 1:
-                self._preempt(self.running[-1])
-            else:
-                for r in list(self.running):
-                    self._finish(r, "error", "the KV cache is full")
-            return 0
-        self.counters["steps"] += 1
-        self.counters["entries"] += sum(n for _, n in plan)
-        for r, n in plan:
-            r._cached += n
+            with self.kv._lock:
+                _call("lli_sched_step", self._sched, self.ctx._handle(), ctypes.byref(n_ready))
+        finally:
+            self._refresh()
+        entries = self._stat("entries") - entries_before
+        # What each request had in the step: for tests and monitoring (the library plans it).
+        self.last_plan = []
+        for rid, r in self._live.items():
+            status, cached, pending = before[rid]
+            if r.status == RUNNING and r._cached > cached and (status == RUNNING or cached == 0):
+                self.last_plan.append((r, r._cached - cached, pending))
         now = time.monotonic()
-        for r, entry in outputs:
+        ready = []
+        for i in range(n_ready.value):
+            rid, entry = ctypes.c_int64(), ctypes.c_int32()
+            _call("lli_sched_ready", self._sched, i, ctypes.byref(rid), ctypes.byref(entry))
+            ready.append((self._live[rid.value], entry.value))
+        for r, entry in ready:
             if r._cancel:
+                self._finish(r, "cancelled")
                 continue
             try:
                 self._deliver(r, entry, now)
             except Exception as exc:  # noqa: BLE001 - a failure while sampling or delivering r fails r alone
                 if not r.finished:
                     self.fail(r, exc)
-        return sum(n for _, n in plan)
+        return entries
 
     def _deliver(self, r: Request, entry: int, now: float) -> None:
         """Sample r's next token from the step's output and hand it over (or finish r)."""
@@ -423,6 +356,9 @@ class Scheduler:
             r.on_token(r, tok)
         if len(r.output) >= r.max_tokens:
             self._finish(r, "length")
+        else:
+            with self.kv._lock:
+                _call("lli_sched_append", self._sched, r._id, tok)
 
     # -- driving it --------------------------------------------------------------------------------
     def run(self, requests: Iterable[Request], max_steps: int = 1_000_000) -> List[Request]:

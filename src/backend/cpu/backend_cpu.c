@@ -47,7 +47,9 @@ static void cpu_destroy(lli_backend *be) { free(be); }
 
 static void *cpu_exec_create(lli_backend *be, int n_threads) {
     (void)be;
-    return lli_pool_create(n_threads);
+    lli_pool *pool = lli_pool_create(n_threads);
+    if (!pool) lli_fail(LLI_E_BACKEND, "cannot start a pool of %d threads", n_threads);
+    return pool;
 }
 
 static void cpu_exec_free(lli_backend *be, void *exec) {
