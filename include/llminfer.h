@@ -265,6 +265,8 @@ LLI_API lli_status lli_model_params_set_progress(lli_model_params *params, lli_p
  * Nothing is returned on failure; the message names the bad fragment or field. A manifest or
  * fragment that is not a regular file (a FIFO, a directory, a device) is refused at once with
  * ::LLI_E_IO; a fragment that cannot be mapped for lack of memory or address space gives ::LLI_E_NOMEM.
+ * A GGUF file is refused with ::LLI_E_INVALID_ARG and a message naming lli_convert_gguf();
+ * lli_model_load_gguf() loads one through a cache of converted files.
  * @param path   The model directory.
  * @param params Load parameters, or NULL for the defaults.
  * @param[out] out Receives the model; free it with lli_model_free().
@@ -441,6 +443,56 @@ LLI_API lli_status lli_convert_params_set_progress(lli_convert_params *params, l
  */
 LLI_API lli_status lli_convert_gguf(const char *gguf_path, const char *out_dir, const lli_convert_params *params);
 
+/** @brief lli_model_load_gguf() found a cache entry for the file and loaded it. */
+#define LLI_GGUF_CACHE_HIT 0
+/** @brief lli_model_load_gguf() converted the file into a new cache entry. */
+#define LLI_GGUF_CACHE_CONVERTED 1
+/** @brief lli_model_load_gguf() found a damaged cache entry and converted the file again. */
+#define LLI_GGUF_CACHE_REBUILT 2
+
+/**
+ * @brief The cache directory that lli_model_load_gguf() uses for a GGUF file.
+ *
+ * The entry is `CACHE/NAME-KEY`, where CACHE is @p cache_dir, else `$XDG_CACHE_HOME/llminfer`, else
+ * `$HOME/.cache/llminfer`; NAME is the file's name without `.gguf`; KEY is 16 hex digits of a SHA-256
+ * of the file's identity (device, inode, size, modification time in nanoseconds) and of the
+ * compression in @p params. A rewritten file therefore gets a new entry, and the file itself is
+ * never read beyond its magic. Nothing is created.
+ * @param gguf_path The GGUF file; it must exist.
+ * @param cache_dir The cache directory, or NULL for the default.
+ * @param params    Conversion parameters (their compression is part of the key), or NULL.
+ * @param out       Receives the path, NUL-terminated; may be NULL when @p out_size is 0.
+ * @param out_size  Bytes at @p out.
+ * @param[out] out_len Receives the path's length without the terminator (also when @p out is too
+ *                 small); may be NULL.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_IO (the file cannot be opened),
+ *         ::LLI_E_FORMAT (not a GGUF file) or ::LLI_E_INVALID_ARG (NULL path, no cache directory).
+ */
+LLI_API lli_status lli_gguf_cache_entry(const char *gguf_path, const char *cache_dir, const lli_convert_params *params,
+                                        char *out, size_t out_size, size_t *out_len);
+
+/**
+ * @brief Load a GGUF file through the cache: converted into fragments once, loaded from them after.
+ *
+ * When the entry named by lli_gguf_cache_entry() does not exist, the file is converted into it
+ * with lli_convert_gguf() (atomically: a partial entry never appears) and the new entry is loaded
+ * with @p params, which with verification on (the default) checks every fragment read back from
+ * disk. When the entry exists it is loaded; if that fails because the entry is damaged
+ * (::LLI_E_IO, ::LLI_E_FORMAT or ::LLI_E_CHECKSUM), it is removed and converted again once.
+ * Other failures (a wrong expected architecture, an unavailable backend) are returned as they are.
+ * @param gguf_path      The GGUF file.
+ * @param cache_dir      The cache directory (created if missing), or NULL for the default.
+ * @param convert_params Conversion parameters (compression, threads, progress), or NULL.
+ * @param params         Load parameters, or NULL for the defaults.
+ * @param[out] out       Receives the model; free it with lli_model_free().
+ * @param[out] how       Receives ::LLI_GGUF_CACHE_HIT, ::LLI_GGUF_CACHE_CONVERTED or
+ *                       ::LLI_GGUF_CACHE_REBUILT; may be NULL.
+ * @return The statuses of lli_gguf_cache_entry(), lli_convert_gguf() and lli_model_load().
+ */
+LLI_API lli_status lli_model_load_gguf(const char *gguf_path, const char *cache_dir,
+                                       const lli_convert_params *convert_params, const lli_model_params *params,
+                                       lli_model **out, int *how);
+
 /** @} */
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -491,6 +543,30 @@ LLI_API lli_status lli_token_to_piece(const lli_model *model, lli_token token, c
  */
 LLI_API lli_status lli_detokenize(const lli_model *model, const lli_token *tokens, size_t n_tokens,
                                   int remove_special, char *buf, size_t capacity, size_t *n_bytes);
+
+/**
+ * @brief Format a conversation as the text of a prompt, in the format of a model's chat template.
+ *
+ * The template (LLI_INFO_CHAT_TEMPLATE, a Jinja text) is not executed: its format is recognised by
+ * its markers. ChatML (`<|im_start|>`: SmolLM2, Qwen), with the template's default system message
+ * when the conversation does not begin with a system message; Llama 3 (`<|start_header_id|>`);
+ * Mistral (`[INST]`), where system messages go before the first user message and tool messages are
+ * left out. Tokenize the result with parse_special on.
+ * @param tmpl        The chat template.
+ * @param roles       n_messages roles: "system", "user", "assistant" or "tool".
+ * @param contents    n_messages message texts.
+ * @param n_messages  At least 1.
+ * @param add_generation_prompt Non-zero to end with the opening of an assistant turn.
+ * @param out         Receives the text, NUL-terminated; may be NULL when @p out_size is 0.
+ * @param out_size    Bytes at @p out.
+ * @param[out] out_len Receives the text's length without the terminator (also when @p out is too
+ *                    small); may be NULL.
+ * @return ::LLI_OK, ::LLI_E_BUFFER_TOO_SMALL, ::LLI_E_UNSUPPORTED (a template of another format, or
+ *         none), ::LLI_E_NOMEM or ::LLI_E_INVALID_ARG (NULL arguments, no messages, an unknown role).
+ */
+LLI_API lli_status lli_chat_format(const char *tmpl, const char *const *roles, const char *const *contents,
+                                   size_t n_messages, int add_generation_prompt, char *out, size_t out_size,
+                                   size_t *out_len);
 
 /** @} */
 

@@ -2,7 +2,7 @@
 # Install what building and testing need, from Debian's packages and PyPI. Quick when all is there.
 set -euo pipefail
 debs=(build-essential meson ninja-build pkg-config libzstd-dev libssl-dev libjansson-dev libpcre2-dev
-      doxygen binutils python3 python3-pip python3-venv zstd abigail-tools
+      doxygen help2man man-db cmake binutils python3 python3-pip python3-venv zstd abigail-tools
       clang libclang-rt-14-dev)  # clang: the second compiler, sanitizers and libFuzzer (tests/fuzz)
 missing=()
 for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done

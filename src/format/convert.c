@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "format/fragment.h"
 #include "format/gguf.h"
+#include "format/gguf_cache.h"
 #include "format/manifest.h"
 #include "base/parallel.h"
 #include "runtime/params.h"
@@ -564,7 +565,8 @@ static lli_status first_failure(conv *c) {
     return LLI_OK;
 }
 
-static void remove_tree(const char *dir) {
+/* Also used by the GGUF cache to drop a damaged entry. */
+void lli_remove_flat_dir(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
@@ -664,7 +666,7 @@ lli_status lli_convert_gguf(const char *gguf_path, const char *out_dir, const ll
     if (stat(out_dir, &sb) == 0) return lli_fail(LLI_E_IO, "output %s already exists; remove it or choose another", out_dir);
     conv c = {.p = params};
     lli_status st = convert(&c, gguf_path, out_dir);
-    if (c.tmp_dir[0]) remove_tree(c.tmp_dir);
+    if (c.tmp_dir[0]) lli_remove_flat_dir(c.tmp_dir);
     for (int i = 0; c.frags && i < c.n_frags; i++) free(c.frags[i].pieces);
     free(c.frags);
     free(c.tok_blob);

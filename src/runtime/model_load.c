@@ -8,6 +8,7 @@
 #endif
 
 #include "base/error.h"
+#include "format/gguf_cache.h"
 #include "runtime/model.h"
 #include "base/parallel.h"
 #include "runtime/params.h"
@@ -204,6 +205,10 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
     if (!out) return lli_fail(LLI_E_INVALID_ARG, "lli_model_load: out is NULL");
     *out = NULL;
     if (!path || !*path) return lli_fail(LLI_E_INVALID_ARG, "lli_model_load: path is NULL or empty");
+    if (lli_is_gguf_file(path))
+        return lli_fail(LLI_E_INVALID_ARG, "%s is a GGUF file, not a model directory: convert it with lli_convert_gguf() "
+                                           "(or lli-convert), or load it with lli_model_load_gguf(), which converts it "
+                                           "once into a cache", path);
     struct lli_model_params defaults;
     if (!params) {
         lli_model_params_defaults(&defaults);

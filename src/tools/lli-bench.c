@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "args.h"
+#include "common.h"
 #include "llminfer.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: lli-bench -m DIR [-p 512] [-n 128] [-t THREADS] [-r REPETITIONS] [-o md|json] [--backend cpu|cuda|auto]\n");
-}
+#define TOOL "lli-bench"
 
 static double now(void) {
     struct timespec t;
@@ -55,34 +55,38 @@ static lli_status run_once(lli_model *m, int threads, int n_prompt, int n_gen, d
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *out = "md", *backend_name = "auto";
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 5;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-m") && v) dir = v, i++;
-        else if (!strcmp(a, "-p") && v) n_prompt = atoi(v), i++;
-        else if (!strcmp(a, "-n") && v) n_gen = atoi(v), i++;
-        else if (!strcmp(a, "-t") && v) threads = atoi(v), i++;
-        else if (!strcmp(a, "-r") && v) reps = atoi(v), i++;
-        else if (!strcmp(a, "-o") && v) out = v, i++;
-        else if (!strcmp(a, "--backend") && v) backend_name = v, i++;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
-        else return usage(stderr), 2;
-    }
-    int backend = !strcmp(backend_name, "cpu") ? LLI_BACKEND_CPU : !strcmp(backend_name, "cuda") ? LLI_BACKEND_CUDA
-                : !strcmp(backend_name, "auto") ? LLI_BACKEND_AUTO : -1;
-    if (!dir || n_prompt < 0 || n_gen < 0 || reps < 1 || (strcmp(out, "md") && strcmp(out, "json")) || backend < 0)
-        return usage(stderr), 2;
+    const char *dir = NULL, *cache_dir = NULL;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 5, backend = 2, json = 0;
+    const tool_option opts[] = {
+        {"-m, --model", OPT_STRING, &dir, "MODEL", TOOL_MODEL_HELP},
+        {"-p, --n-prompt", OPT_INT, &n_prompt, "N", "prompt tokens processed in one step (ppN), 0 to 1000000; 0 skips "
+         "the test (default 512)", 0, 1e6},
+        {"-n, --n-gen", OPT_INT, &n_gen, "N", "tokens generated one at a time (tgN), 0 to 1000000; 0 skips the test "
+         "(default 128)", 0, 1e6},
+        {"-t, --threads", OPT_INT, &threads, "N", "compute threads, 1 to 1024; 0 (the default): one per processor", 0, 1024},
+        {"-r, --repetitions", OPT_INT, &reps, "N", "runs of each test, 1 to 1000 (default 5)", 1, 1000},
+        {"-o, --output", OPT_CHOICE, &json, "md|json", "a Markdown table (the default) or llama-bench's JSON rows",
+         .choices = "md|json"},
+        {"--backend", OPT_CHOICE, &backend, "cpu|cuda|auto", TOOL_BACKEND_HELP, .choices = TOOL_BACKEND_CHOICES},
+        {"--cache-dir", OPT_STRING, &cache_dir, "DIR", TOOL_CACHE_HELP},
+    };
+    const tool_spec spec = {TOOL, "-m MODEL [OPTION]...",
+                            "Measure prompt processing (ppN) and generation (tgN) speed in tokens per second, like "
+                            "llama-bench, on random tokens; the mean and standard deviation of the runs are printed.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
+                            "Exit status:\n0 on success, 1 when loading or running fails, 2 for a wrong command line."};
+    int rc = tool_parse(&spec, argc, argv, NULL, NULL);
+    if (rc >= 0) return rc;
+    if (!dir) return fprintf(stderr, TOOL ": -m MODEL is required (see " TOOL " --help)\n"), 2;
+    const char *out = json ? "json" : "md";
     lli_model *m = NULL;
     lli_model_params *mp = NULL;
     lli_status st = lli_model_params_create(&mp);
-    if (!st) st = lli_model_params_set_backend(mp, backend);
-    if (!st) st = lli_model_load(dir, mp, &m);
+    if (!st) st = lli_model_params_set_backend(mp, tool_backend(backend));
+    if (st) tool_fail(TOOL, "model parameters", st);
+    else st = tool_load_model(TOOL, dir, cache_dir, mp, 1, &m, NULL);
     lli_model_params_free(mp);
-    if (st) {
-        fprintf(stderr, "lli-bench: %s: %s\n", lli_status_str(st), lli_last_error());
-        return 1;
-    }
+    if (st) return 1;
     row rows[2] = {{n_prompt, 0, 0, 0, NULL}, {0, n_gen, 0, 0, NULL}};
     double warm;
     run_once(m, threads, 8, 4, &warm); /* first touch of the weights is not part of any test */
@@ -102,7 +106,7 @@ int main(int argc, char **argv) {
         rows[r].sd = reps > 1 ? sqrt(sq / (reps - 1)) : 0;
     }
     if (st) {
-        fprintf(stderr, "lli-bench: %s: %s\n", lli_status_str(st), lli_last_error());
+        tool_fail(TOOL, "running a test", st);
         lli_model_free(m);
         return 1;
     }
@@ -110,9 +114,7 @@ int main(int argc, char **argv) {
     int64_t bytes = 0;
     lli_model_info_str(m, LLI_INFO_ARCH, &arch);
     lli_model_info_int(m, LLI_INFO_BYTES, &bytes);
-    int64_t used = LLI_BACKEND_CPU;
-    lli_model_info_int(m, LLI_INFO_BACKEND, &used);
-    const char *be_json = used == LLI_BACKEND_CUDA ? "CUDA" : "CPU";
+    const char *be_json = !strcmp(tool_backend_name(m), "cuda") ? "CUDA" : "CPU";
     int shown_threads = threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN); /* what 0 means to the library */
     if (!strcmp(out, "json")) {
         printf("[\n");

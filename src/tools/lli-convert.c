@@ -3,59 +3,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
+#include "common.h"
 #include "llminfer.h"
 #include "progress_bar.h"
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: lli-convert IN.gguf OUT_DIR [--compress none|zstd[:LEVEL]] [--threads N]\n"
-            "Convert a GGUF model (or a vocab-only GGUF) into a directory of verified fragments.\n"
-            "OUT_DIR must not exist; it appears only when the conversion is complete.\n");
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
+#define TOOL "lli-convert"
 
 int main(int argc, char **argv) {
-    const char *in = NULL, *out = NULL;
+    const char *pos[2] = {NULL, NULL}, *compress = "none";
     int compression = LLI_COMPRESS_NONE, level = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--compress") && i + 1 < argc) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "none")) compression = LLI_COMPRESS_NONE;
-            else if (!strncmp(v, "zstd", 4) && (v[4] == '\0' || (v[4] == ':' && parse_int(v + 5, 1, 19, &level) == 0)))
-                compression = LLI_COMPRESS_ZSTD;
-            else {
-                fprintf(stderr, "lli-convert: --compress takes none, zstd or zstd:LEVEL (1-19), not \"%s\"\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            if (parse_int(argv[++i], 1, 1024, &threads)) {
-                fprintf(stderr, "lli-convert: --threads takes 1 to 1024, not \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "lli-convert: unknown or incomplete option %s\n", a);
-            usage(stderr);
-            return 2;
-        } else if (!in) in = a;
-        else if (!out) out = a;
-        else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!in || !out) {
-        usage(stderr);
+    const tool_option opts[] = {
+        {"--compress", OPT_STRING, &compress, "none|zstd[:LEVEL]",
+         "compress each fragment with zstd (LEVEL 1 to 19, default 3); none (the default) lets fragments be used in "
+         "place from the page cache"},
+        {"-t, --threads", OPT_INT, &threads, "N", "threads, 1 to 1024; 0 (the default): one per processor", 0, 1024},
+    };
+    const tool_spec spec = {TOOL, "[OPTION]... IN.gguf OUT_DIR",
+                            "Convert a GGUF model (or a vocabulary-only GGUF) into a directory of verified fragments. "
+                            "OUT_DIR must not exist; it appears only when the conversion is complete. Tensor data is "
+                            "copied as it is, never requantized.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), 2, 2,
+                            "The other tools also take a GGUF file directly and convert it once into a cache.\n\n"
+                            "Exit status:\n0 on success, 1 when the conversion fails, 2 for a wrong command line."};
+    int rc = tool_parse(&spec, argc, argv, pos, NULL);
+    if (rc >= 0) return rc;
+    const char *in = pos[0], *out = pos[1];
+    char *end = NULL;
+    long lv = 0;
+    if (!strcmp(compress, "none")) compression = LLI_COMPRESS_NONE;
+    else if (!strncmp(compress, "zstd", 4) && (compress[4] == '\0' ||
+             (compress[4] == ':' && (lv = strtol(compress + 5, &end, 10)) >= 1 && lv <= 19 && end != compress + 5 && !*end)))
+        compression = LLI_COMPRESS_ZSTD, level = (int)lv;
+    else {
+        fprintf(stderr, TOOL ": --compress takes none, zstd or zstd:LEVEL (1 to 19), not \"%s\" (see " TOOL " --help)\n",
+                compress);
         return 2;
     }
     lli_convert_params *p = NULL;
@@ -67,10 +49,7 @@ int main(int argc, char **argv) {
     if (!st) st = lli_convert_params_set_progress(p, progress_bar_update, &bar);
     if (!st) st = lli_convert_gguf(in, out, p);
     lli_convert_params_free(p);
-    if (st) {
-        fprintf(stderr, "lli-convert: %s: %s\n", lli_status_str(st), lli_last_error());
-        return 1;
-    }
+    if (st) return tool_fail(TOOL, in, st);
     printf("converted %s -> %s\n", in, out);
     return 0;
 }

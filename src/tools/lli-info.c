@@ -3,68 +3,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "args.h"
+#include "common.h"
 #include "llminfer.h"
-#include "progress_bar.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: lli-info DIR [--tensors] [--no-verify] [--threads N] [--layers FIRST:LAST] [--vocab-only]\n"
-               "          [--arch NAME]\nLoad a model (verifying every fragment) and print its facts.\n");
-}
+#define TOOL "lli-info"
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *arch = NULL;
-    int tensors = 0, verify = 1, threads = 0, first = 0, last = -1, vocab_only = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--tensors")) tensors = 1;
-        else if (!strcmp(a, "--no-verify")) verify = 0;
-        else if (!strcmp(a, "--vocab-only")) vocab_only = 1;
-        else if (!strcmp(a, "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--arch") && i + 1 < argc) arch = argv[++i];
-        else if (!strcmp(a, "--layers") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%d:%d", &first, &last) != 2) {
-                fprintf(stderr, "lli-info: --layers takes FIRST:LAST\n");
-                return 2;
-            }
-        } else if (a[0] == '-') {
-            usage(stderr);
-            return 2;
-        } else if (!dir) dir = a;
-        else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!dir) {
-        usage(stderr);
+    const char *pos[1] = {NULL}, *arch = NULL, *layers = NULL, *cache_dir = NULL;
+    int tensors = 0, verify = 1, threads = 0, first = 0, last = -1, vocab_only = 0, backend = 2;
+    const tool_option opts[] = {
+        {"--tensors", OPT_FLAG, &tensors, NULL, "also list every tensor loaded: name, type, shape, bytes", .flag_value = 1},
+        {"--no-verify", OPT_FLAG, &verify, NULL, "skip the SHA-256 check of the fragments", .flag_value = 0},
+        {"-t, --threads", OPT_INT, &threads, "N", "loader threads, 1 to 1024; 0 (the default): one per processor", 0, 1024},
+        {"--layers", OPT_STRING, &layers, "FIRST:LAST", "load only layers FIRST to LAST-1 (for pipeline stages)"},
+        {"--vocab-only", OPT_FLAG, &vocab_only, NULL, "load only the tokenizer", .flag_value = 1},
+        {"--arch", OPT_STRING, &arch, "NAME", "fail unless the model is of this architecture or family"},
+        {"--backend", OPT_CHOICE, &backend, "cpu|cuda|auto", TOOL_BACKEND_HELP, .choices = TOOL_BACKEND_CHOICES},
+        {"--cache-dir", OPT_STRING, &cache_dir, "DIR", TOOL_CACHE_HELP},
+    };
+    const tool_spec spec = {TOOL, "[OPTION]... MODEL",
+                            "Load a model (a directory of fragments, or a GGUF file through the cache), verifying every "
+                            "fragment, and print its facts: architecture, shapes, vocabulary, fragments, memory, backend "
+                            "and load time.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), 1, 1,
+                            "Exit status:\n0 on success, 1 when loading fails, 2 for a wrong command line."};
+    int rc = tool_parse(&spec, argc, argv, pos, NULL);
+    if (rc >= 0) return rc;
+    const char *dir = pos[0];
+    char extra;
+    if (layers && (sscanf(layers, "%d:%d%c", &first, &last, &extra) != 2 || first < 0 || last <= first)) {
+        fprintf(stderr, TOOL ": --layers takes FIRST:LAST with 0 <= FIRST < LAST, not \"%s\" (see " TOOL " --help)\n", layers);
         return 2;
     }
     lli_model_params *p = NULL;
     lli_model *m = NULL;
-    progress_bar bar;
-    progress_bar_init(&bar, "loading");
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double ms = 0;
     lli_status st = lli_model_params_create(&p);
     if (!st) st = lli_model_params_set_verify(p, verify);
     if (!st) st = lli_model_params_set_threads(p, threads);
     if (!st) st = lli_model_params_set_expected_arch(p, arch);
     if (!st) st = lli_model_params_set_vocab_only(p, vocab_only);
-    if (!st && (first || last != -1)) st = lli_model_params_set_layer_range(p, first, last);
-    if (!st) st = lli_model_params_set_progress(p, progress_bar_update, &bar);
-    if (!st) st = lli_model_load(dir, p, &m);
+    if (!st) st = lli_model_params_set_backend(p, tool_backend(backend));
+    if (!st && layers) st = lli_model_params_set_layer_range(p, first, last);
+    if (st) tool_fail(TOOL, "model parameters", st);
+    else st = tool_load_model(TOOL, dir, cache_dir, p, 1, &m, &ms);
     lli_model_params_free(p);
-    if (st) {
-        fprintf(stderr, "lli-info: %s: %s\n", lli_status_str(st), lli_last_error());
-        return 1;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (st) return 1;
+    double secs = ms / 1e3;
     static const struct { int key; const char *label; } strs[] = {
         {LLI_INFO_ARCH, "architecture"}, {LLI_INFO_FAMILY, "family"}, {LLI_INFO_NAME, "name"},
         {LLI_INFO_MODEL_ID, "model id"}, {LLI_INFO_TOKENIZER, "tokenizer"}};
@@ -85,9 +72,8 @@ int main(int argc, char **argv) {
         lli_model_info_int(m, ints[i].key, &v);
         printf("%-28s %" PRId64 "\n", ints[i].label, v);
     }
-    int64_t backend = 0, n = 0;
-    lli_model_info_int(m, LLI_INFO_BACKEND, &backend);
-    printf("%-28s %s\n", "backend", backend == LLI_BACKEND_CUDA ? "cuda" : "cpu");
+    int64_t n = 0;
+    printf("%-28s %s\n", "backend", tool_backend_name(m));
     printf("%-28s %s\n", "verified", verify ? "yes (SHA-256 of every fragment)" : "no");
     printf("%-28s %.3f s\n", "load time", secs);
     lli_model_info_int(m, LLI_INFO_N_TENSORS, &n);

@@ -5,83 +5,101 @@
 #include <string.h>
 
 #include "engine.h"
+#include "args.h"
+#include "common.h"
 #include "llminfer.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: lli-logits -m DIR (-f IDS_FILE | -p TEXT) [--top K] [--threads T]\n"
-               "IDS_FILE holds token ids separated by spaces; TEXT is tokenized with the model's BOS.\n"
-               "Prints {\"pos\": P, \"top\": [id, ...], \"logit\": [x, ...]} per position.\n");
-}
+#define TOOL "lli-logits"
 
+/* Token ids separated by white space, from a file or (for "-") standard input. */
 static lli_token *read_ids(const char *path, size_t *n) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    size_t cap = 256;
-    lli_token *ids = malloc(cap * sizeof *ids);
-    long v;
+    size_t len = 0;
+    char *text = tool_read_text(TOOL, path, &len);
+    if (!text) return NULL;
+    lli_token *ids = malloc((len / 2 + 1) * sizeof *ids); /* each id takes a digit and a separator */
+    char *p = text, *end;
     *n = 0;
-    while (ids && fscanf(f, "%ld", &v) == 1) {
-        if (*n == cap) {
-            lli_token *b = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!b) free(ids);
-            ids = b;
-            if (!ids) break;
+    while (ids) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (!*p) break;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, TOOL ": %s: not a list of token ids (at \"%.12s\")\n", path, p);
+            free(ids);
+            ids = NULL;
+            break;
         }
         ids[(*n)++] = (lli_token)v;
+        p = end;
     }
-    if (ids && !feof(f)) {
-        fprintf(stderr, "lli-logits: %s: not a list of integers\n", path);
-        free(ids);
-        ids = NULL;
-    }
-    fclose(f);
+    free(text);
     return ids;
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *file = NULL, *text = NULL;
-    int top = 5, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-m") && v) dir = v, i++;
-        else if (!strcmp(a, "-f") && v) file = v, i++;
-        else if (!strcmp(a, "-p") && v) text = v, i++;
-        else if (!strcmp(a, "--top") && v) top = atoi(v), i++;
-        else if (!strcmp(a, "--threads") && v) threads = atoi(v), i++;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
-        else return usage(stderr), 2;
-    }
-    if (!dir || !!file == !!text || top < 1) return usage(stderr), 2;
+    const char *dir = NULL, *file = NULL, *text = NULL, *cache_dir = NULL;
+    int top = 5, threads = 0, parse_special = 1;
+    const tool_option opts[] = {
+        {"-m, --model", OPT_STRING, &dir, "MODEL", TOOL_MODEL_HELP},
+        {"-f, --file", OPT_STRING, &file, "IDS_FILE", "token ids separated by white space; - reads them from standard input"},
+        {"-p, --prompt", OPT_STRING, &text, "TEXT", "a text, tokenized with the model's BOS"},
+        {"--top", OPT_INT, &top, "K", "ids and logits per position, 1 to 1000000 (default 5)", 1, 1e6},
+        {"-t, --threads", OPT_INT, &threads, "N", "compute threads, 1 to 1024; 0 (the default): one per processor", 0, 1024},
+        {"--no-parse-special", OPT_FLAG, &parse_special, NULL,
+         "read special-token texts in TEXT as plain text; by default they are special tokens", .flag_value = 0},
+        {"--cache-dir", OPT_STRING, &cache_dir, "DIR", TOOL_CACHE_HELP},
+    };
+    const tool_spec spec = {TOOL, "-m MODEL (-f IDS_FILE | -p TEXT) [OPTION]...",
+                            "Run a whole input teacher-forced in one batch and print, for every position, the top-K "
+                            "next-token ids and their logits as one JSON object per line: {\"pos\": P, \"top\": [id, "
+                            "...], \"logit\": [x, ...]}. For comparing with other implementations.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
+                            "Exit status:\n0 on success, 1 when loading or decoding fails, 2 for a wrong command line."};
+    int rc = tool_parse(&spec, argc, argv, NULL, NULL);
+    if (rc >= 0) return rc;
+    if (!dir) return fprintf(stderr, TOOL ": -m MODEL is required (see " TOOL " --help)\n"), 2;
+    if (!!file == !!text) return fprintf(stderr, TOOL ": give the input with one of -f or -p (see " TOOL " --help)\n"), 2;
+    if (text && !*text) return fprintf(stderr, TOOL ": the text given with -p is empty\n"), 2;
     lli_model *m = NULL;
     tool_engine e = {0};
     lli_token *ids = NULL;
     size_t n = 0;
-    lli_status st = lli_model_load(dir, NULL, &m);
-    if (!st && file && !(ids = read_ids(file, &n))) {
-        fprintf(stderr, "lli-logits: cannot read ids from %s\n", file);
-        st = LLI_E_IO;
-    }
+    lli_model_params *mp = NULL;
+    lli_status st = lli_model_params_create(&mp);
+    if (!st) st = lli_model_params_set_threads(mp, threads);
+    if (st) tool_fail(TOOL, "model parameters", st);
+    else st = tool_load_model(TOOL, dir, cache_dir, mp, 0, &m, NULL);
+    lli_model_params_free(mp);
+    if (!st && file && !(ids = read_ids(file, &n))) st = LLI_E_IO;
     if (!st && text) {
-        st = lli_tokenize(m, text, strlen(text), 1, 0, NULL, 0, &n);
+        st = lli_tokenize(m, text, strlen(text), 1, parse_special, NULL, 0, &n);
         if (st == LLI_E_BUFFER_TOO_SMALL || st == LLI_OK) st = (ids = malloc((n + 1) * sizeof *ids)) ? LLI_OK : LLI_E_NOMEM;
-        if (!st) st = lli_tokenize(m, text, strlen(text), 1, 0, ids, n, &n);
+        if (!st) st = lli_tokenize(m, text, strlen(text), 1, parse_special, ids, n, &n);
+        if (st) tool_fail(TOOL, "lli_tokenize", st);
     }
-    if (!st && n == 0) st = LLI_E_INVALID_ARG;
+    if (!st && n == 0) {
+        fprintf(stderr, TOOL ": the input has no tokens\n");
+        st = LLI_E_INVALID_ARG;
+    }
     int64_t vocab = 0;
     if (m) lli_model_info_int(m, LLI_INFO_N_VOCAB, &vocab);
     if (top > vocab) top = (int)vocab;
-    if (!st) st = tool_engine_open(m, (int64_t)n, (int)n, threads, &e);
+    if (!st && (st = tool_engine_open(m, (int64_t)n, (int)n, threads, &e))) tool_fail(TOOL, "making the context", st);
     lli_context *ctx = e.ctx;
     lli_batch *b = e.batch;
     lli_seq_id seq = 0;
-    if (!st) st = lli_kv_seq_create(e.kv, &seq);
-    for (size_t i = 0; !st && i < n; i++) st = lli_batch_add(b, ids[i], seq, (int64_t)i, 1);
-    if (!st) st = lli_decode(ctx, b);
+    if (!st && (st = lli_kv_seq_create(e.kv, &seq))) tool_fail(TOOL, "lli_kv_seq_create", st);
+    for (size_t i = 0; !st && i < n; i++)
+        if ((st = lli_batch_add(b, ids[i], seq, (int64_t)i, 1))) tool_fail(TOOL, "lli_batch_add", st);
+    if (!st && (st = lli_decode(ctx, b))) tool_fail(TOOL, "lli_decode", st);
     int *best = malloc((size_t)top * sizeof *best);
     for (size_t i = 0; !st && best && i < n; i++) {
         const float *l;
         st = lli_get_logits(ctx, (int32_t)i, &l);
-        if (st) break;
+        if (st) {
+            tool_fail(TOOL, "lli_get_logits", st);
+            break;
+        }
         /* top-K by insertion: K is small */
         int k = 0;
         for (int64_t t = 0; t < vocab; t++) {
@@ -96,7 +114,6 @@ int main(int argc, char **argv) {
         for (int j = 0; j < k; j++) printf(j ? ", %.6g" : "%.6g", l[best[j]]);
         printf("]}\n");
     }
-    if (st) fprintf(stderr, "lli-logits: %s: %s\n", lli_status_str(st), lli_last_error());
     free(best);
     free(ids);
     tool_engine_close(&e);

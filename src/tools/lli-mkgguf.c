@@ -12,28 +12,7 @@
 #include "format/arch.h"
 #include "format/gguf_write.h"
 #include "format/tensor_types.h"
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: lli-mkgguf OUT.gguf (--preset NAME | --arch FAMILY --n-embd N --n-ff N --n-head N --n-head-kv N\n"
-            "                  --n-vocab N [--head-dim N]) [--layers N] [--type TYPE|q4_k_m] [--seed S] [--tied]\n"
-            "                  [--ctx N] [--sliding-window N] [--std S]\n"
-            "Shape options given with --preset override the preset's values. The default type, q4_k_m, is\n"
-            "q4_k with attn_v, ffn_down and output in q6_k, and like llama.cpp q5_0/q8_0 where rows are not\n"
-            "whole 256-element blocks. Norms and biases are always f32. Float weight matrices (f32, f16, bf16)\n"
-            "are N(0, S), S 0.02 by default; a larger S spreads the logits as trained models' are (0.08: a\n"
-            "standard deviation near 2). Quantized types get the magnitudes of trained weights whatever S.\n"
-            "Families: %s. Types: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k q4_k_m.\n"
-            "Presets:",
-            lli_family_list());
-    for (int i = 0; lli_preset_at(i); i++) {
-        /* A preset may be listed more than once (variants of one model); name it once. */
-        int seen = 0;
-        for (int j = 0; j < i; j++) seen |= !strcmp(lli_preset_at(j)->name, lli_preset_at(i)->name);
-        if (!seen) fprintf(f, " %s", lli_preset_at(i)->name);
-    }
-    fputc('\n', f);
-}
+#include "args.h"
 
 /* Shape values: -1 until given. */
 typedef struct spec {
@@ -49,17 +28,6 @@ static int die(const char *fmt, const char *arg) {
     fprintf(stderr, fmt, arg ? arg : "");
     fputc('\n', stderr);
     return 2;
-}
-
-/* A whole decimal number in [0, 2^31): metadata stores these as u32, and larger shapes would be
- * terabytes anyway. */
-static int parse_num(const char *s, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = s ? strtoll(s, &end, 10) : -1;
-    if (!s || errno || end == s || *end || v < 0 || v > INT32_MAX) return -1;
-    *out = v;
-    return 0;
 }
 
 /* GPT-2's byte-to-character table: printable bytes stand for themselves, the rest are moved to
@@ -182,61 +150,54 @@ static void progress(uint64_t done, uint64_t total, void *arg) {
 /* Fill the spec from arguments; a preset gives defaults that explicit options override. Returns
  * -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, spec *s, const char **out) {
-    int64_t given[9];
+    int given[9];
     for (int k = 0; k < 9; k++) given[k] = -1;
-    static const char *const flags[9] = {"--n-embd", "--n-ff", "--n-head", "--n-head-kv", "--n-vocab",
-                                         "--head-dim", "--layers", "--ctx", "--sliding-window"};
     const char *preset = NULL, *type = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--tied")) {
-            s->tied = 1;
-            continue;
-        }
-        int k = 0;
-        while (k < 9 && strcmp(a, flags[k])) k++;
-        int takes_value = k < 9 || !strcmp(a, "--seed") || !strcmp(a, "--arch") || !strcmp(a, "--preset") || !strcmp(a, "--type") ||
-                          !strcmp(a, "--std");
-        if (takes_value && !v) return die("missing value for %s", a);
-        if (k < 9) {
-            if (parse_num(v, &given[k])) {
-                fprintf(stderr, "lli-mkgguf: %s needs a whole number from 0 to 2^31-1, not '%s'\n", a, v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            s->seed = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') return die("--seed needs a whole number, not '%s'", v);
-        } else if (!strcmp(a, "--std")) {
-            char *end;
-            s->std = strtof(v, &end);
-            if (end == v || *end || !(s->std > 0.0f && s->std <= 1.0f)) return die("--std needs a number in (0, 1], not '%s'", v);
-        } else if (!strcmp(a, "--arch")) {
-            s->family = v;
-        } else if (!strcmp(a, "--preset")) {
-            preset = v;
-        } else if (!strcmp(a, "--type")) {
-            type = v;
-        } else if (a[0] == '-') {
-            usage(stderr);
-            return die("unknown option %s", a);
-        } else if (*out) {
-            usage(stderr);
-            return die("more than one output file given (%s)", a);
-        } else {
-            *out = a;
-        }
-        if (takes_value) i++;
+    /* Shapes are stored as u32 in the metadata, and larger ones would be terabytes anyway. */
+#define SHAPE(names, k, help) {names, OPT_INT, &given[k], "N", help, 0, INT32_MAX}
+    const tool_option opts[] = {
+        {"--preset", OPT_STRING, &preset, "NAME", "the shapes of a real model (listed below)"},
+        {"--arch", OPT_STRING, &s->family, "FAMILY", "the architecture family, without --preset"},
+        SHAPE("--n-embd", 0, "model dimension"),
+        SHAPE("--n-ff", 1, "feed-forward dimension"),
+        SHAPE("--n-head", 2, "attention heads"),
+        SHAPE("--n-head-kv", 3, "key/value heads"),
+        SHAPE("--n-vocab", 4, "vocabulary size, at least 259"),
+        SHAPE("--head-dim", 5, "head size (default: n-embd / n-head)"),
+        SHAPE("--layers", 6, "layers (default 2 without a preset)"),
+        SHAPE("--ctx", 7, "training context length (default 4096)"),
+        SHAPE("--sliding-window", 8, "attention window, 0 for none"),
+        {"--type", OPT_STRING, &type, "TYPE", "tensor type of the matrices (default q4_k_m)"},
+        {"--seed", OPT_U64, &s->seed, "S", "random seed (default 1)"},
+        {"--tied", OPT_FLAG, &s->tied, NULL, "no output matrix: the embedding is used for it", .flag_value = 1},
+        {"--std", OPT_FLOAT, &s->std, "S", "standard deviation of float weight matrices (f32, f16, bf16), above 0 and "
+         "at most 1 (default 0.02); a larger S spreads the logits as trained models' are (0.08: a standard deviation "
+         "near 2); quantized types get the magnitudes of trained weights whatever S", 0, 1, 1},
+    };
+#undef SHAPE
+    char epilog[2048];
+    int n = snprintf(epilog, sizeof epilog,
+                     "Shape options given with --preset override the preset's values. The default type, q4_k_m, is q4_k "
+                     "with attn_v, ffn_down and output in q6_k, and like llama.cpp q5_0/q8_0 where rows are not whole "
+                     "256-element blocks. Norms and biases are always f32.\n\nFamilies: %s.\nTypes: f32 f16 bf16 q4_0 "
+                     "q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k q4_k_m.\nPresets:",
+                     lli_family_list());
+    for (int i = 0; lli_preset_at(i) && n < (int)sizeof epilog - 64; i++) {
+        /* A preset may be listed more than once (variants of one model); name it once. */
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= !strcmp(lli_preset_at(j)->name, lli_preset_at(i)->name);
+        if (!seen) n += snprintf(epilog + n, sizeof epilog - (size_t)n, " %s", lli_preset_at(i)->name);
     }
-    if (!*out) {
-        usage(stderr);
-        return die("no output file given%s", NULL);
-    }
+    snprintf(epilog + n, sizeof epilog - (size_t)n, ".\n\nExit status:\n0 on success, 1 when writing fails, 2 for a "
+                                                    "wrong command line.");
+    const tool_spec ts = {"lli-mkgguf", "OUT.gguf (--preset NAME | --arch FAMILY --n-embd N --n-ff N --n-head N "
+                                        "--n-head-kv N --n-vocab N) [OPTION]...",
+                          "Write a GGUF model with random weights of a given shape, for tests and benchmarks. The values "
+                          "mean nothing; the shapes, types, metadata and tokenizer layout are those of a real model of "
+                          "the family.",
+                          opts, (int)(sizeof opts / sizeof opts[0]), 1, 1, epilog};
+    int rc = tool_parse(&ts, argc, argv, out, NULL);
+    if (rc >= 0) return rc;
     if (preset) {
         const lli_preset *p = lli_preset_by_name(preset);
         if (!p) return die("unknown preset %s (see --help)", preset);

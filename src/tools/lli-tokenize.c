@@ -3,68 +3,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
+#include "common.h"
 #include "llminfer.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: lli-tokenize -m DIR [--add-special] [--parse-special] (-p TEXT | -f FILE)\n"
-               "Works on a vocab-only model directory too.\n");
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) free(buf);
-            buf = b;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
+#define TOOL "lli-tokenize"
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *text = NULL, *file = NULL;
-    int add_special = 0, parse_special = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-m") && i + 1 < argc) dir = argv[++i];
-        else if (!strcmp(argv[i], "-p") && i + 1 < argc) text = argv[++i];
-        else if (!strcmp(argv[i], "-f") && i + 1 < argc) file = argv[++i];
-        else if (!strcmp(argv[i], "--add-special")) add_special = 1;
-        else if (!strcmp(argv[i], "--parse-special")) parse_special = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(stdout), 0;
-        else return usage(stderr), 2;
-    }
-    if (!dir || !!text == !!file) return usage(stderr), 2;
+    const char *model = NULL, *text = NULL, *file = NULL, *cache_dir = NULL;
+    int add_special = 0, parse_special = 1, ignored = 0;
+    const tool_option opts[] = {
+        {"-m, --model", OPT_STRING, &model, "MODEL", TOOL_MODEL_HELP " (a vocabulary-only model is enough)"},
+        {"-p, --prompt", OPT_STRING, &text, "TEXT", "the text to tokenize"},
+        {"-f, --file", OPT_STRING, &file, "FILE", "read the text from FILE; - reads it from standard input"},
+        {"--add-special", OPT_FLAG, &add_special, NULL, "add the model's BOS (and EOS where it adds one)", .flag_value = 1},
+        {"--no-parse-special", OPT_FLAG, &parse_special, NULL,
+         "read special-token texts (like <|im_start|>) as plain text; by default they are special tokens", .flag_value = 0},
+        {"--parse-special", OPT_FLAG, &ignored, NULL, "accepted for older scripts: special tokens are parsed by default",
+         .flag_value = 1},
+        {"--cache-dir", OPT_STRING, &cache_dir, "DIR", TOOL_CACHE_HELP},
+    };
+    const tool_spec spec = {TOOL, "-m MODEL (-p TEXT | -f FILE) [OPTION]...",
+                            "Print the token ids of a text with a model's tokenizer, separated by spaces, on one line.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), 0, 0,
+                            "Exit status:\n0 on success, 1 when loading or tokenizing fails, 2 for a wrong command line."};
+    int rc = tool_parse(&spec, argc, argv, NULL, NULL);
+    if (rc >= 0) return rc;
+    if (!model) return fprintf(stderr, TOOL ": -m MODEL is required (see " TOOL " --help)\n"), 2;
+    if (!!text == !!file) return fprintf(stderr, TOOL ": give the text with one of -p or -f (see " TOOL " --help)\n"), 2;
     size_t len = text ? strlen(text) : 0;
     char *owned = NULL;
-    if (file && !(owned = read_file(file, &len))) {
-        perror(file);
-        return 1;
-    }
+    if (file && !(owned = tool_read_text(TOOL, file, &len))) return 1;
     lli_model_params *p = NULL;
     lli_model *m = NULL;
     lli_status st = lli_model_params_create(&p);
     if (!st) st = lli_model_params_set_vocab_only(p, 1);
-    if (!st) st = lli_model_load(dir, p, &m);
+    if (st) tool_fail(TOOL, "model parameters", st);
+    else st = tool_load_model(TOOL, model, cache_dir, p, 0, &m, NULL);
     lli_model_params_free(p);
     size_t n = 0;
     lli_token *toks = NULL;
+    const char *t = file ? owned : text;
     if (!st) {
-        st = lli_tokenize(m, file ? owned : text, len, add_special, parse_special, NULL, 0, &n);
+        st = lli_tokenize(m, t, len, add_special, parse_special, NULL, 0, &n);
         if (st == LLI_E_BUFFER_TOO_SMALL || st == LLI_OK) {
             toks = malloc((n ? n : 1) * sizeof *toks);
-            st = toks ? lli_tokenize(m, file ? owned : text, len, add_special, parse_special, toks, n, &n) : LLI_E_NOMEM;
+            st = toks ? lli_tokenize(m, t, len, add_special, parse_special, toks, n, &n) : LLI_E_NOMEM;
         }
+        if (st) tool_fail(TOOL, "lli_tokenize", st);
     }
-    if (st) fprintf(stderr, "lli-tokenize: %s: %s\n", lli_status_str(st), lli_last_error());
-    else {
+    if (!st) {
         for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", toks[i]);
         putchar('\n');
     }
