@@ -82,11 +82,13 @@ PY
 # KV states: saved from the tiny model by the harness itself.
 LLI_FUZZ_MAKE_SEEDS="$out/kv_restore" ASAN_OPTIONS=detect_leaks=0 "$build/tests/fuzz/fuzz_kv_restore"
 
-# Chat: template NUL prompt.
-printf '%s\0%s' "{% for m in messages %}<|im_start|>{{ m.role }}" "Hello" > "$out/chat/chatml"
-printf '%s\0%s' "<|im_start|>system\nYou are a helpful AI assistant named SmolLM<|im_end|>\n{% for m in messages %}<|im_start|>" \
-    "What is 2+2?" > "$out/chat/chatml-system"
-printf '%s\0%s' "<|start_header_id|>{{ role }}<|end_header_id|>" "Hi" > "$out/chat/llama3"
-printf '%s\0%s' "{{ '[INST] ' + message }}" "Bonjour" > "$out/chat/mistral"
-printf '%s\0%s' "{{ messages }}" "x" > "$out/chat/unknown"
+# Chat: the template, NUL, then messages separated by NULs, each a role byte (0 system, 1 user,
+# 2 assistant, 3 tool, 4 an unknown role) and its text.
+printf '%s\0\001%s' "{% for m in messages %}<|im_start|>{{ m.role }}" "Hello" > "$out/chat/chatml"
+printf '%s\0\000%s\0\001%s\0\002%s\0\001%s' "<|im_start|>system\nYou are a helpful AI assistant named SmolLM<|im_end|>\n{% for m in messages %}<|im_start|>" \
+    "Be brief." "What is 2+2?" "4" "And 3+3?" > "$out/chat/chatml-system"
+printf '%s\0\001%s\0\003%s' "<|start_header_id|>{{ role }}<|end_header_id|>" "Hi" "tool output" > "$out/chat/llama3"
+printf '%s\0\000%s\0\001%s' "{{ '[INST] ' + message }}" "System text" "Bonjour" > "$out/chat/mistral"
+printf '%s\0\001%s' "{{ messages }}" "x" > "$out/chat/unknown"
+printf '%s\0\004%s' "{% for m in messages %}<|im_start|>{{ m.role }}" "a narrator" > "$out/chat/unknown-role"
 du -sh "$out"/*
