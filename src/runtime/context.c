@@ -191,7 +191,7 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
             !c->seqs || !c->logit_row)
             st = lli_fail(LLI_E_NOMEM, "out of memory for a context of %d entries per step", c->max_batch);
     }
-    if (st == LLI_OK && !(c->exec = m->backend->ops->exec_create(m->backend, lli_thread_count(params->n_threads))))
+    if (st == LLI_OK && !(c->exec = m->backend->ops->exec_create(m->backend, lli_compute_thread_count(params->n_threads))))
         st = lli_fail(LLI_E_BACKEND, "cannot start the %s backend's threads", m->backend->ops->name);
     if (st != LLI_OK) {
         lli_context_free(c);
