@@ -775,7 +775,7 @@ LLI_API void lli_kv_state_free(lli_kv_state *state);
  *  @{ */
 
 /**
- * @brief Create context parameters with defaults: all processors, 512 tokens per step.
+ * @brief Create context parameters with defaults: one thread per physical core, 512 tokens per step.
  * @param[out] out Receives the object; free it with lli_context_params_free().
  * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
  */
