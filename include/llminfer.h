@@ -197,7 +197,7 @@ LLI_API lli_status lli_model_params_set_backend(lli_model_params *params, int ba
 /**
  * @brief Number of threads used to read, verify and decompress fragments.
  * @param params    The parameters.
- * @param n_threads 1 to 1024, or 0 for the number of online processors.
+ * @param n_threads 1 to 1024, or 0 for the number of processors the process may run on.
  * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_model_params_set_threads(lli_model_params *params, int n_threads);
@@ -414,7 +414,7 @@ LLI_API lli_status lli_convert_params_set_compression(lli_convert_params *params
 /**
  * @brief Number of threads that hash and compress fragments.
  * @param params    The parameters.
- * @param n_threads 1 to 1024, or 0 for the number of online processors.
+ * @param n_threads 1 to 1024, or 0 for the number of processors the process may run on.
  * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_convert_params_set_threads(lli_convert_params *params, int n_threads);
@@ -877,7 +877,7 @@ LLI_API void lli_kv_state_free(lli_kv_state *state);
  *  @{ */
 
 /**
- * @brief Create context parameters with defaults: all processors, 512 tokens per step.
+ * @brief Create context parameters with defaults: one thread per physical core, 512 tokens per step.
  * @param[out] out Receives the object; free it with lli_context_params_free().
  * @return ::LLI_OK, ::LLI_E_INVALID_ARG or ::LLI_E_NOMEM.
  */
@@ -892,7 +892,8 @@ LLI_API void lli_context_params_free(lli_context_params *params);
 /**
  * @brief Compute threads of the context.
  * @param params    The parameters.
- * @param n_threads 1 to 1024, or 0 for the number of online processors.
+ * @param n_threads 1 to 1024, or 0 for one per physical core among the processors the process
+ *                  may run on (its CPU affinity), at most its cgroup's CPU quota.
  * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_context_params_set_threads(lli_context_params *params, int n_threads);

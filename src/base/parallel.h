@@ -9,7 +9,12 @@
  * started (the jobs then still all run, on the calling thread). */
 int lli_parallel_for(int n_threads, int64_t n_jobs, void (*fn)(int64_t job, void *arg), void *arg);
 
-/* Threads to use for a request of n (0 = one per online processor). */
+/* Threads to use for a request of n: n itself when positive, else one per processor this process
+ * may run on (its CPU affinity), at most its cgroup's CPU quota. For reading, hashing, compressing. */
 int lli_thread_count(int n);
+
+/* The same for compute threads, whose default is one per physical core among those processors:
+ * a second thread on an SMT sibling only contends for the same core's units. */
+int lli_compute_thread_count(int n);
 
 #endif

@@ -122,7 +122,7 @@ lli_status lli_context_create(const lli_model *m, lli_kv_cache *kv, const lli_co
             st = lli_fail(LLI_E_NOMEM, "out of memory for a context of %d entries per step", c->max_batch);
     }
     /* The backend recorded why it could not start (a CUDA device's own message, say): keep it. */
-    if (st == LLI_OK && !(c->exec = m->backend->ops->exec_create(m->backend, lli_thread_count(params->n_threads))))
+    if (st == LLI_OK && !(c->exec = m->backend->ops->exec_create(m->backend, lli_compute_thread_count(params->n_threads))))
         st = lli_fail_prefix(LLI_E_BACKEND, "the %s backend: ", m->backend->ops->name);
     /* Room for a first step of max_batch positions; longer sequences grow it (step_room). */
     if (st == LLI_OK) st = lli_context_attention_room(c, B);

@@ -29,20 +29,18 @@ static void cpu_embed(void *exec, const lli_tensor *t, const int32_t *tokens, in
 
 /* ---- norms and elementwise ---------------------------------------------------------------- */
 
-/* Runs fn over rows [lo, hi) split between the pool's threads, or on the calling thread when the
- * work is too small to pay for waking the others (a decode step's vectors). */
+/* Runs fn over rows [0, n) in chunks that the pool's threads take as they come free, or on the
+ * calling thread when the work is too small to pay for waking the others (a decode step's vectors). */
 typedef void (*rows_fn)(const void *args, int64_t lo, int64_t hi);
 typedef struct rows_job {
     rows_fn fn;
     const void *args;
-    int64_t n;
 } rows_job;
 
-static void rows_run(int ith, int nth, void *arg) {
+static void rows_run(int64_t lo, int64_t hi, int ith, void *arg) {
+    (void)ith;
     const rows_job *j = arg;
-    int64_t lo, hi;
-    split(j->n, ith, nth, &lo, &hi);
-    if (lo < hi) j->fn(j->args, lo, hi);
+    j->fn(j->args, lo, hi);
 }
 
 static void for_rows(void *exec, int64_t n, int64_t elements, rows_fn fn, const void *args) {
@@ -50,8 +48,8 @@ static void for_rows(void *exec, int64_t n, int64_t elements, rows_fn fn, const 
         fn(args, 0, n);
         return;
     }
-    rows_job j = {fn, args, n};
-    lli_pool_run(exec, rows_run, &j);
+    rows_job j = {fn, args};
+    lli_pool_for(exec, n, 0, rows_run, &j);
 }
 
 typedef struct norm_args {
@@ -420,7 +418,7 @@ void lli_cpu_ops_init(void) {
 #endif
 }
 
-static void attn_units(int ith, int nth, void *arg) {
+static void attn_units(int64_t lo, int64_t hi, int ith, void *arg) {
     const attn_job *j = arg;
     const lli_attn_args *a = j->a;
     const lli_kv_view *kv = a->kv;
@@ -428,9 +426,10 @@ static void attn_units(int ith, int nth, void *arg) {
     float *K = j->scratch + (int64_t)ith * j->max_pos * (2 * D + 1), *V = K + j->max_pos * D, *scores = V + j->max_pos * D;
     int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * D;
     float qh[512];
-    /* Interleaved: a causal unit's cost grows with its positions, so contiguous ranges would give
-     * the last thread most of the work. */
-    for (int64_t w = ith; w < j->n_units * a->n_head_kv; w += nth) {
+    /* Items in reverse: a causal unit's cost grows with its positions, and the pool hands out the
+     * largest first so that the last ones to finish are small. */
+    for (int64_t item = lo; item < hi; item++) {
+        int64_t w = j->n_units * a->n_head_kv - 1 - item;
         int64_t u = w / a->n_head_kv;
         int kh = (int)(w % a->n_head_kv);
         const int32_t *entries = j->order + j->unit_start[u];
@@ -495,7 +494,7 @@ static void cpu_attention(void *exec, const lli_attn_args *a) {
             unit_start[n_units++] = (int32_t)t;
     unit_start[n_units] = (int32_t)a->n;
     attn_job j = {a, order, unit_start, n_units, max_pos, scratch};
-    lli_pool_run(exec, attn_units, &j);
+    lli_pool_for(exec, n_units * a->n_head_kv, 1, attn_units, &j);
 }
 
 static void cpu_gather_rows(void *exec, const float *src, const int32_t *rows, int64_t n, int64_t dim, float *dst) {

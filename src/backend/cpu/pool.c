@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -11,44 +12,94 @@
 #define cpu_relax() ((void)0)
 #endif
 
+/* How long an idle worker polls for the next job before it sleeps. Operations of a step follow
+ * each other within microseconds, so this covers a whole step; between steps (sampling, the
+ * caller's own work) workers sleep and cost a wake-up of tens of microseconds at the next one. */
+#define SPIN_NS 500000
+
+/* The job word: generation << 32 | CLOSED | workers inside the job. A worker joins by incrementing
+ * the count with a compare-and-swap on the whole word, which fails once the job is closed or
+ * replaced; so the caller, after closing, waits only for workers that actually joined. */
+#define CLOSED (1ull << 31)
+#define ACTIVE_MASK (CLOSED - 1)
+#define GEN(s) ((uint32_t)((s) >> 32))
+
 struct lli_pool {
     int n;
     pthread_t *threads;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    lli_pool_fn fn;
-    void *arg;
-    atomic_uint generation; /* bumped for every job */
-    atomic_int remaining;   /* workers still running the current job */
+    atomic_int sleeping; /* workers waiting on `wake` */
     atomic_int stop;
+    _Alignas(64) _Atomic uint64_t state;
+    uint32_t gen; /* the submitting thread's copy of the current generation */
+    /* the current job, written only while no worker is inside one */
+    lli_pool_range_fn fn;
+    void *arg;
+    int64_t n_items, grain, n_chunks;
+    lli_pool_fn part_fn; /* lli_pool_run's function, called through run_part */
+    void *part_arg;
+    _Alignas(64) atomic_int_fast64_t next; /* the next chunk to take */
 };
+
+static void run_chunks(lli_pool *p, int ith) {
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (c >= p->n_chunks) return;
+        int64_t lo = c * p->grain, hi = lo + p->grain < p->n_items ? lo + p->grain : p->n_items;
+        p->fn(lo, hi, ith, p->arg);
+    }
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 typedef struct worker_arg {
     lli_pool *p;
     int ith;
 } worker_arg;
 
+/* Returns when the job word's generation differs from `seen` or the pool stops. */
+static void wait_for_job(lli_pool *p, uint32_t seen) {
+    int64_t deadline = 0;
+    for (unsigned spins = 0;; spins++) {
+        if (GEN(atomic_load_explicit(&p->state, memory_order_acquire)) != seen || atomic_load(&p->stop)) return;
+        if ((spins & 63) == 0) {
+            int64_t t = now_ns();
+            if (!deadline) deadline = t + SPIN_NS;
+            else if (t > deadline) break;
+        }
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->lock);
+    /* Registered as sleeping before the last look at the job word, which the submitter writes before
+     * it reads `sleeping` (both sequentially consistent): either we see the new job here, or the
+     * submitter sees us and broadcasts under the lock. */
+    atomic_fetch_add(&p->sleeping, 1);
+    while (GEN(atomic_load(&p->state)) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->wake, &p->lock);
+    atomic_fetch_sub(&p->sleeping, 1);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *worker(void *a) {
     worker_arg wa = *(worker_arg *)a;
     free(a);
     lli_pool *p = wa.p;
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        /* Spin briefly (the next operation usually follows within microseconds), then sleep. */
-        int spins = 0;
-        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && !atomic_load(&p->stop)) {
-            if (++spins < 200000) {
-                cpu_relax();
-                continue;
-            }
-            pthread_mutex_lock(&p->lock);
-            while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->wake, &p->lock);
-            pthread_mutex_unlock(&p->lock);
-        }
+        wait_for_job(p, seen);
         if (atomic_load(&p->stop)) return NULL;
-        seen = atomic_load(&p->generation);
-        p->fn(wa.ith, p->n, p->arg);
-        atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel);
+        uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
+        seen = GEN(s);
+        /* A job already closed is finished without us; else join it unless it changes under us. */
+        if (s & CLOSED || !atomic_compare_exchange_strong_explicit(&p->state, &s, s + 1, memory_order_acq_rel,
+                                                                   memory_order_acquire))
+            continue;
+        run_chunks(p, wa.ith);
+        atomic_fetch_sub_explicit(&p->state, 1, memory_order_release);
     }
 }
 
@@ -57,15 +108,16 @@ lli_pool *lli_pool_create(int n_threads) {
     if (!p) return NULL;
     p->n = n_threads < 1 ? 1 : n_threads;
     p->threads = calloc((size_t)p->n, sizeof *p->threads);
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    atomic_init(&p->generation, 0);
-    atomic_init(&p->remaining, 0);
-    atomic_init(&p->stop, 0);
     if (!p->threads) {
         free(p);
         return NULL;
     }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    atomic_init(&p->sleeping, 0);
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->state, CLOSED);
+    atomic_init(&p->next, 0);
     for (int i = 1; i < p->n; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa || pthread_create(&p->threads[i], NULL, worker, (*wa = (worker_arg){p, i}, wa)) != 0) {
@@ -79,24 +131,49 @@ lli_pool *lli_pool_create(int n_threads) {
 
 int lli_pool_size(const lli_pool *p) { return p->n; }
 
-void lli_pool_run(lli_pool *p, lli_pool_fn fn, void *arg) {
-    if (p->n == 1) {
-        fn(0, 1, arg);
+void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn fn, void *arg) {
+    if (n_items <= 0) return;
+    if (grain <= 0) {
+        int64_t chunks = (int64_t)p->n * 8;
+        grain = (n_items + chunks - 1) / chunks;
+    }
+    int64_t n_chunks = (n_items + grain - 1) / grain;
+    if (p->n == 1 || n_chunks == 1) {
+        fn(0, n_items, 0, arg);
         return;
     }
     p->fn = fn;
     p->arg = arg;
-    atomic_store(&p->remaining, p->n - 1);
-    pthread_mutex_lock(&p->lock);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->lock);
-    fn(0, p->n, arg);
-    /* The others finish within microseconds of this thread: spin, and yield only if they are late. */
-    for (int spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) > 0; spins++) {
-        if (spins < 100000) cpu_relax();
-        else sched_yield();
+    p->n_items = n_items;
+    p->grain = grain;
+    p->n_chunks = n_chunks;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store(&p->state, (uint64_t)++p->gen << 32); /* open, nobody inside; publishes the fields */
+    if (atomic_load(&p->sleeping) > 0) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
     }
+    run_chunks(p, 0);
+    /* Every chunk is taken. Close the job and wait for the workers inside it, whose chunks may still
+     * be running; those that did not get here in time never join. */
+    uint64_t s = atomic_fetch_or_explicit(&p->state, CLOSED, memory_order_acq_rel) | CLOSED;
+    for (int spins = 0; s & ACTIVE_MASK; spins++, s = atomic_load_explicit(&p->state, memory_order_acquire)) {
+        if (spins < 20000) cpu_relax();
+        else sched_yield(); /* a joined worker lost its core: let it have ours */
+    }
+}
+
+static void run_part(int64_t lo, int64_t hi, int ith, void *arg) {
+    (void)ith;
+    lli_pool *p = arg;
+    for (int64_t i = lo; i < hi; i++) p->part_fn((int)i, p->n, p->part_arg);
+}
+
+void lli_pool_run(lli_pool *p, lli_pool_fn fn, void *arg) {
+    p->part_fn = fn;
+    p->part_arg = arg;
+    lli_pool_for(p, p->n, 1, run_part, p);
 }
 
 void lli_pool_free(lli_pool *p) {
