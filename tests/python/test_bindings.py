@@ -1,4 +1,5 @@
 """The Python bindings against the real default model (SmolLM2-135M-Instruct, Q4_1)."""
+import ctypes
 import json
 import os
 import re
@@ -210,3 +211,20 @@ def test_tokenizer_matches_llama_cpp_goldens(model_dir):
         assert m.tokenize("") == []
         with pytest.raises(llminfer.InvalidArgumentError):
             m.token_to_piece(10**9)
+
+
+def test_a_gguf_path_loads_through_the_librarys_cache(gguf_path, tmp_path):
+    """Model.load on a .gguf file converts it once into the cache (lli_model_load_gguf), then loads
+    the cache entry; lli_model_load alone refuses the file and names lli_convert_gguf."""
+    cache = tmp_path / "cache"
+    with llminfer.Model.load(gguf_path, cache_dir=cache) as m:
+        assert m.n_layer == 30
+    entries = list(cache.iterdir())
+    assert len(entries) == 1 and (entries[0] / "manifest.json").is_file()
+    stamp = (entries[0] / "manifest.json").stat().st_mtime_ns
+    with llminfer.Model.load(gguf_path, cache_dir=cache) as m:  # the entry is reused, not converted again
+        assert m.tokenize("Hello") and m.n_layer == 30
+    assert list(cache.iterdir()) == entries and (entries[0] / "manifest.json").stat().st_mtime_ns == stamp
+    handle = ctypes.c_void_p()
+    assert llminfer._L.lli_model_load(os.fsencode(gguf_path), None, ctypes.byref(handle)) == llminfer.E_INVALID_ARG
+    assert b"lli_convert_gguf" in llminfer._L.lli_last_error()

@@ -1,71 +1,41 @@
-"""lli_chat_format (the library's chat formatting, used by lli-generate) gives the same text as the
-Python package's format_chat for the same conversations, in each of the three formats, until the
-package calls the library's function itself."""
-import ctypes
-import os
-from pathlib import Path
-
+"""Chat formatting from Python: format_chat is the library's lli_chat_format (tests/test_chat.c
+checks its rules in C); here the texts it gives through the bindings for each format, multi-byte
+text kept whole, and the refusals as ChatFormatError with the library's reason."""
 import pytest
 
-from conftest import ROOT
-from llminfer.chat import format_chat
+from llminfer.chat import ChatFormatError, format_chat
 
-LIB = os.environ.get("LLMINFER_LIBRARY", str(ROOT / "build" / "libllminfer.so"))
-
-TEMPLATES = {
-    "chatml": "{% for m in messages %}<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
-              "Hugging Face<|im_end|>\n<|im_start|>{{ m.role }}...",
-    "chatml-no-default": "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>",
-    "llama3": "<|start_header_id|>{{ role }}<|end_header_id|>",
-    "mistral": "[INST] {{ content }} [/INST]",
-    "mistral-tight": "[INST]{{ content }}[/INST]",
-}
-
-CONVERSATIONS = [
-    [{"role": "user", "content": "Hi"}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! ½ 🙂"},
-     {"role": "user", "content": "Bye\nnow"}],
-    [{"role": "system", "content": "A"}, {"role": "system", "content": "B"}, {"role": "user", "content": ""},
-     {"role": "tool", "content": "42"}, {"role": "assistant", "content": "x"}],
-]
+SMOL = ("{% for m in messages %}<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+        "Hugging Face<|im_end|>\n<|im_start|>{{ m.role }}...")
 
 
-def lib_format(lib, template, messages, gen):
-    n = len(messages)
-    roles = (ctypes.c_char_p * n)(*[m["role"].encode() for m in messages])
-    contents = (ctypes.c_char_p * n)(*[m["content"].encode() for m in messages])
-    need = ctypes.c_size_t()
-    st = lib.lli_chat_format(template.encode(), roles, contents, n, gen, None, 0, ctypes.byref(need))
-    assert st in (0, 12)  # LLI_OK (empty text) or LLI_E_BUFFER_TOO_SMALL
-    buf = ctypes.create_string_buffer(need.value + 1)
-    assert lib.lli_chat_format(template.encode(), roles, contents, n, gen, buf, need.value + 1, ctypes.byref(need)) == 0
-    return buf.raw[:need.value].decode()
+def test_chatml_with_the_templates_default_system_message():
+    assert format_chat(SMOL, [{"role": "user", "content": "Hi ½ 🙂"}]) == (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        "<|im_start|>user\nHi ½ 🙂<|im_end|>\n<|im_start|>assistant\n")
+    # A conversation's own system message replaces the default; no generation prompt when not asked.
+    assert format_chat(SMOL, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                       add_generation_prompt=False) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")
 
 
-@pytest.fixture(scope="module")
-def lib():
-    if not Path(LIB).exists():
-        pytest.fail(f"{LIB} is missing: build the library first")
-    lib = ctypes.CDLL(LIB)
-    lib.lli_chat_format.restype = ctypes.c_int
-    lib.lli_chat_format.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
-                                    ctypes.c_size_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
-                                    ctypes.POINTER(ctypes.c_size_t)]
-    return lib
+def test_llama3_and_mistral():
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]
+    assert format_chat("<|start_header_id|>{{ role }}<|end_header_id|>", msgs) == (
+        "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    # Mistral: the system text goes before the first user message; tool messages are left out.
+    mistral = [{"role": "system", "content": "S"}] + msgs[:2] + [{"role": "tool", "content": "42"}] + msgs[2:]
+    assert format_chat("[INST] {{ content }} [/INST]", mistral) == "[INST] S\n\nHi[/INST] Hello</s>[INST] Bye[/INST]"
+    assert format_chat("[INST]{{ content }}[/INST]", msgs) == "[INST]Hi[/INST]Hello</s>[INST]Bye[/INST]"
 
 
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_library_and_package_format_alike(lib, name):
-    for messages in CONVERSATIONS:
-        for gen in (True, False):
-            assert lib_format(lib, TEMPLATES[name], messages, int(gen)) == format_chat(TEMPLATES[name], messages, gen), \
-                (name, messages, gen)
-
-
-def test_unknown_template_refused_by_both(lib):
-    roles = (ctypes.c_char_p * 1)(b"user")
-    contents = (ctypes.c_char_p * 1)(b"Hi")
-    assert lib.lli_chat_format(b"{{ messages }}", roles, contents, 1, 1, None, 0, None) == 7  # LLI_E_UNSUPPORTED
-    with pytest.raises(ValueError):
+def test_refusals_say_why():
+    with pytest.raises(ChatFormatError, match="template"):
         format_chat("{{ messages }}", [{"role": "user", "content": "Hi"}])
+    with pytest.raises(ChatFormatError, match="role"):
+        format_chat(SMOL, [{"role": "narrator", "content": "Hi"}])
+    with pytest.raises(ChatFormatError, match="empty"):
+        format_chat(SMOL, [])

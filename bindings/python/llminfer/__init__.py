@@ -98,8 +98,11 @@ class Model(_Handle):
     @classmethod
     def load(cls, path, *, backend: str = "auto", threads: int = 0, verify: bool = True,
              expected_arch: Optional[str] = None, layer_range: Optional[Tuple[int, int]] = None,
-             vocab_only: bool = False, progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> "Model":
-        """Load a fragment model directory, verifying every fragment unless `verify` is False.
+             vocab_only: bool = False, progress: Optional[Callable[[int, int], Optional[bool]]] = None,
+             cache_dir: Optional[str] = None) -> "Model":
+        """Load a fragment model directory, or a GGUF file (converted once into a cache directory,
+        `cache_dir` or $XDG_CACHE_HOME/llminfer, and loaded from there after: lli_model_load_gguf),
+        verifying every fragment unless `verify` is False.
 
         `progress(done, total)` gets bytes processed; returning False cancels (CancelledError)."""
         if backend not in _BACKENDS:
@@ -118,7 +121,11 @@ class Model(_Handle):
             _check(_L.lli_model_params_set_vocab_only(params, int(bool(vocab_only))))
             _check(_L.lli_model_params_set_progress(params, prog.c_fn, None))
             handle = ctypes.c_void_p()
-            status = _L.lli_model_load(_path(path), params, ctypes.byref(handle))
+            if os.path.isfile(path):  # a GGUF file: the library converts and caches it
+                status = _L.lli_model_load_gguf(_path(path), _path(cache_dir) if cache_dir is not None else None, None,
+                                                params, ctypes.byref(handle), None)
+            else:
+                status = _L.lli_model_load(_path(path), params, ctypes.byref(handle))
         finally:
             _L.lli_model_params_free(params)
         prog.finish(status)

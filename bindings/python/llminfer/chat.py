@@ -1,11 +1,13 @@
-"""Chat formatting: the formats lli-generate --chat knows, for whole conversations.
+"""Chat formatting of whole conversations, by the library's lli_chat_format() (the one the tools use).
 
 The model's template (a Jinja text in the GGUF metadata) is not executed; it is recognised by its
-markers, as lli-generate does: ChatML (<|im_start|>: SmolLM2, Qwen; with the template's default system
-message when the conversation has none), Llama 3 (<|start_header_id|>) and Mistral ([INST]).
+markers: ChatML (<|im_start|>: SmolLM2, Qwen; with the template's default system message when the
+conversation has none), Llama 3 (<|start_header_id|>) and Mistral ([INST]).
 """
-import re
+import ctypes
 from typing import Iterable, List, Mapping, Optional, Sequence
+
+from ._errors import E_BUFFER_TOO_SMALL, OK, _L
 
 __all__ = ["ChatFormatError", "detect_format", "format_chat", "end_markers"]
 
@@ -48,42 +50,21 @@ def _check_messages(messages: Sequence[Mapping[str, str]]) -> List[Mapping[str, 
     return result
 
 
-def _default_system(template: str) -> Optional[str]:
-    m = re.search(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", template, re.S)
-    return m.group(1) if m else None
-
-
 def format_chat(template: str, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool = True) -> str:
     """The prompt text for a conversation, to tokenize with parse_special (and add_special) on."""
     messages = _check_messages(messages)
-    kind = detect_format(template)
-    if kind == "chatml":
-        out = []
-        if messages[0]["role"] != "system":
-            system = _default_system(template)
-            if system is not None:
-                out.append(f"<|im_start|>system\n{system}<|im_end|>\n")
-        for m in messages:
-            out.append(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n")
-        if add_generation_prompt:
-            out.append("<|im_start|>assistant\n")
-        return "".join(out)
-    if kind == "llama3":
-        out = [f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages]
-        if add_generation_prompt:
-            out.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
-        return "".join(out)
-    if kind == "mistral":
-        space = " " if "[INST] " in template else ""
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        out = []
-        first_user = True
-        for m in messages:
-            if m["role"] == "user":
-                text = f"{system}\n\n{m['content']}" if first_user and system else m["content"]
-                first_user = False
-                out.append(f"[INST]{space}{text}[/INST]")
-            elif m["role"] == "assistant":
-                out.append(f"{space}{m['content']}</s>")
-        return "".join(out)
-    raise ChatFormatError("this model's chat template is not one of ChatML, Llama 3 or Mistral [INST]")
+    n = len(messages)
+    roles = (ctypes.c_char_p * n)(*[m["role"].encode() for m in messages])
+    contents = (ctypes.c_char_p * n)(*[m["content"].encode("utf-8", "surrogatepass") for m in messages])
+    tmpl = template.encode("utf-8", "surrogatepass")
+    size = ctypes.c_size_t()
+    status = _L.lli_chat_format(tmpl, roles, contents, n, int(bool(add_generation_prompt)), None, 0, ctypes.byref(size))
+    if status == E_BUFFER_TOO_SMALL:
+        out = ctypes.create_string_buffer(size.value + 1)
+        status = _L.lli_chat_format(tmpl, roles, contents, n, int(bool(add_generation_prompt)), out, len(out),
+                                    ctypes.byref(size))
+        if status == OK:
+            return out.raw[:size.value].decode("utf-8", "surrogatepass")
+    if status == OK:  # an empty text
+        return ""
+    raise ChatFormatError(_L.lli_last_error().decode(errors="replace"))
