@@ -1,4 +1,5 @@
 /* Read-only facts about a loaded model. */
+#include "backend/cpu/quant.h"
 #include "base/error.h"
 #include "runtime/model.h"
 
@@ -39,6 +40,7 @@ lli_status lli_model_info_str(const lli_model *m, int key, const char **out) {
     case LLI_INFO_MODEL_ID: *out = m->mf->model_id; break;
     case LLI_INFO_TOKENIZER: *out = m->mf->tok.model; break;
     case LLI_INFO_CHAT_TEMPLATE: *out = m->mf->tok.chat_template; break;
+    case LLI_INFO_CPU_ISA: *out = lli_cpu_kernels()->name; break;
     default: return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_str: unknown key %d", key);
     }
     return LLI_OK;

@@ -313,15 +313,6 @@ static void attend_generic(int D, float scale, const float *K, const float *V, c
         for (int d = 0; d < D; d++) out[d] += scores[i] * V[i * D + d];
 }
 
-static int g_attend_avx2; /* the CPU has AVX2, FMA and F16C: set once by lli_cpu_ops_init() */
-
-void lli_cpu_ops_init(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    g_attend_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#endif
-}
-
 static void attn_units(int ith, int nth, void *arg) {
     const attn_job *j = arg;
     const lli_attn_args *a = j->a;
@@ -330,6 +321,7 @@ static void attn_units(int ith, int nth, void *arg) {
     float *K = j->scratch + (int64_t)ith * j->max_pos * (2 * D + 1), *V = K + j->max_pos * D, *scores = V + j->max_pos * D;
     int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * D;
     float qh[512];
+    const int use_avx2 = lli_cpu_kernels()->level >= LLI_CPU_AVX2; /* AVX2, FMA and F16C, chosen once */
     /* Interleaved: a causal unit's cost grows with its positions, so contiguous ranges would give
      * the last thread most of the work. */
     for (int64_t w = ith; w < j->n_units * a->n_head_kv; w += nth) {
@@ -355,7 +347,7 @@ static void attn_units(int ith, int nth, void *arg) {
                 const float *Kf = K + (first - base) * D, *Vf = V + (first - base) * D;
                 float *out = a->out + e * qd + h * D;
 #if defined(__x86_64__)
-                if (g_attend_avx2 && D % 8 == 0 && D <= 128) {
+                if (use_avx2 && D % 8 == 0 && D <= 128) {
                     attend_avx2(D, a->scale, Kf, Vf, qh, p - first + 1, scores, out);
                     continue;
                 }
