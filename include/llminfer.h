@@ -320,7 +320,10 @@ enum lli_model_info_str_key {
     LLI_INFO_NAME = 259,      /**< Human-readable model name from the source file, may be "". */
     LLI_INFO_MODEL_ID = 260,  /**< The model id derived from the manifest (32 hex digits). */
     LLI_INFO_TOKENIZER = 261, /**< Tokenizer kind: "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
-    LLI_INFO_CHAT_TEMPLATE = 262 /**< The model's chat template, "" if none. */
+    LLI_INFO_CHAT_TEMPLATE = 262, /**< The model's chat template, "" if none. */
+    LLI_INFO_CPU_ISA = 263 /**< The CPU kernels' instruction-set level in this process: "scalar", "avx2" or
+                                "avx512" (the highest the CPU has, capped by the environment variable
+                                LLI_CPU=scalar|avx2|avx512 when the library is first used). */
 };
 
 /**

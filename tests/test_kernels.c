@@ -1,113 +1,169 @@
-/* The CPU kernels against independent float64 arithmetic on fresh random data: activation
- * quantization, every weight type's dot product (single and four-row), and the F16 attention rows.
- * Whatever SIMD path this machine selects is the one under test. */
+/* The CPU kernels at every ISA level this CPU has, against float64 arithmetic on the scalar
+ * reference's dequantization: activation quantization, every weight type's matrix product (odd
+ * row and token counts, rows of any bit pattern, all-zero blocks and activations, extreme
+ * scales), batch invariance (an output is the same whatever tile computes it), and the F16 rows
+ * of attention. Levels the CPU lacks are skipped with a message. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/quant.h"
 #include "format/gguf_write.h"
-#include "support/check.h"
 #include "format/tensor_types.h"
+#include "support/check.h"
 
-static double ref_dot(int type, const void *row, const lli_q8 *xq, const float *x, int64_t n, int use_q8) {
-    float *w = malloc((size_t)n * sizeof *w);
-    lli_dequant_row(type, row, w, n);
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += (double)w[i] * (use_q8 ? (double)xq[i / 32].d * xq[i / 32].q[i % 32] : x[i]);
-    free(w);
-    return acc;
+static unsigned g_seed = 12345;
+static unsigned next_rand(void) { return g_seed = g_seed * 1103515245u + 12345u; }
+static float frand(void) { return (float)(next_rand() >> 8) / 16777216.0f - 0.5f; }
+
+static const int k_types[] = {LLI_TT_F32, LLI_TT_F16, LLI_TT_BF16, LLI_TT_Q4_0, LLI_TT_Q4_1, LLI_TT_Q5_0, LLI_TT_Q5_1,
+                              LLI_TT_Q8_0, LLI_TT_Q2_K, LLI_TT_Q3_K, LLI_TT_Q4_K, LLI_TT_Q5_K, LLI_TT_Q6_K};
+
+static int is_float(int type) { return type == LLI_TT_F32 || type == LLI_TT_F16 || type == LLI_TT_BF16; }
+
+/* Offsets of a block's half-precision scale fields (to keep random blocks finite). */
+static int scale_fields(int type, int off[2]) {
+    switch (type) {
+    case LLI_TT_Q8_0: case LLI_TT_Q4_0: case LLI_TT_Q5_0: off[0] = 0; return 1;
+    case LLI_TT_Q4_1: case LLI_TT_Q5_1: case LLI_TT_Q4_K: case LLI_TT_Q5_K: off[0] = 0, off[1] = 2; return 2;
+    case LLI_TT_Q6_K: off[0] = 208; return 1;
+    case LLI_TT_Q3_K: off[0] = 108; return 1;
+    case LLI_TT_Q2_K: off[0] = 80, off[1] = 82; return 2;
+    default: return 0;
+    }
+}
+
+/* nr rows of k elements: variant 0 the generator's values, 1 random bytes with finite scales of
+ * magnitude `scale` (every bit pattern of the quants), with block 1 of row 2 all zero. */
+static uint8_t *make_rows(int type, int64_t nr, int64_t k, int variant, float scale, uint64_t *row_bytes) {
+    const lli_ttype_info *t = lli_ttype_by_id(type);
+    uint64_t rb = lli_ttype_bytes(t, k, 1);
+    uint8_t *w = malloc((size_t)(rb * (uint64_t)nr));
+    if (variant == 0 || is_float(type)) {
+        gguf_fill_random(w, rb * (uint64_t)nr, type, next_rand(), 0, variant ? scale : 0.05f);
+    } else {
+        for (uint64_t i = 0; i < rb * (uint64_t)nr; i++) w[i] = (uint8_t)(next_rand() >> 16);
+        int off[2], nf = scale_fields(type, off);
+        for (uint64_t b = 0; b < rb * (uint64_t)nr / t->block_bytes; b++)
+            for (int f = 0; f < nf; f++) {
+                uint16_t h = lli_f32_to_f16(scale * frand());
+                memcpy(w + b * t->block_bytes + off[f], &h, 2);
+            }
+    }
+    if (nr > 2) memset(w + 2 * rb + t->block_bytes, 0, t->block_bytes);
+    *row_bytes = rb;
+    return w;
+}
+
+static void check_quantize(const lli_kernels *kt, const lli_kernels *ref, const float *x, int64_t n) {
+    lli_q8 *q = malloc((size_t)(n / 32) * sizeof *q), *qr = malloc((size_t)(n / 32) * sizeof *qr);
+    kt->quantize(x, q, n);
+    ref->quantize(x, qr, n);
+    for (int64_t b = 0; b < n / 32; b++) {
+        float amax = 0;
+        int sum[2] = {0, 0};
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        for (int i = 0; i < 32; i++) {
+            sum[i / 16] += q[b].q[i];
+            float back = q[b].d * q[b].q[i];
+            CHECK(fabsf(back - x[b * 32 + i]) <= 0.51f * amax / 127.0f + 1e-3f * amax, "%s: block %lld value %d: %g vs %g",
+                  kt->name, (long long)b, i, (double)back, (double)x[b * 32 + i]);
+        }
+        CHECK(fabsf(q[b].d - amax / 127.0f) <= 1e-3f * amax / 127.0f, "%s: block %lld scale %g for amax %g", kt->name,
+              (long long)b, (double)q[b].d, (double)amax);
+        CHECK(q[b].s0 == q[b].d * (float)sum[0] && q[b].s1 == q[b].d * (float)sum[1], "%s: block %lld half sums", kt->name,
+              (long long)b);
+        CHECK(!memcmp(q[b].q, qr[b].q, 32) && q[b].d == qr[b].d, "%s: block %lld differs from scalar",
+              kt->name, (long long)b);
+    }
+    free(q), free(qr);
+}
+
+/* Every output of one product against float64, and each equal to the same output computed alone. */
+static void check_product(const lli_kernels *kt, int type, int64_t nr, int64_t nt, int64_t k, int variant, float wscale,
+                          const float *x, const lli_q8 *xq) {
+    const lli_ttype_info *ti = lli_ttype_by_id(type);
+    uint64_t rb;
+    uint8_t *w = make_rows(type, nr, k, variant, wscale, &rb);
+    float *out = malloc((size_t)(nr * nt) * sizeof *out), *deq = malloc((size_t)k * sizeof *deq);
+    for (int64_t i = 0; i < nr * nt; i++) out[i] = NAN;
+    kt->mm[type](w, rb, nr, x, xq, nt, k, out, nr);
+    int bad = 0, unequal = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        lli_dequant_row(type, w + (uint64_t)r * rb, deq, k);
+        for (int64_t t = 0; t < nt; t++) {
+            double want = 0, scale = 0;
+            for (int64_t i = 0; i < k; i++) {
+                double a = is_float(type) ? x[t * k + i] : (double)xq[t * (k / 32) + i / 32].d * xq[t * (k / 32) + i / 32].q[i % 32];
+                want += (double)deq[i] * a;
+                scale += fabs((double)deq[i] * a);
+            }
+            float got = out[t * nr + r], alone = NAN;
+            kt->mm[type](w + (uint64_t)r * rb, rb, 1, x + t * k, xq + t * (k / 32), 1, k, &alone, 1);
+            if (!(isfinite(got) && fabs(got - want) <= 2e-5 * scale + 1e-30) && bad++ < 3)
+                fprintf(stderr, "  %s %s k=%lld variant %d row %lld token %lld: %.9g, float64 %.9g (scale %g)\n", kt->name,
+                        ti->name, (long long)k, variant, (long long)r, (long long)t, (double)got, want, scale);
+            if (memcmp(&got, &alone, sizeof got) && unequal++ < 3)
+                fprintf(stderr, "  %s %s row %lld token %lld: %.9g in a tile, %.9g alone\n", kt->name, ti->name, (long long)r,
+                        (long long)t, (double)got, (double)alone);
+        }
+    }
+    CHECK(!bad, "%s %s (%lld x %lld, k %lld, variant %d): %d outputs off float64", kt->name, ti->name, (long long)nr,
+          (long long)nt, (long long)k, variant, bad);
+    CHECK(!unequal, "%s %s: %d outputs differ between a tile and alone", kt->name, ti->name, unequal);
+    free(w), free(out), free(deq);
 }
 
 int main(void) {
-    lli_quant_init();
-    printf("SIMD path: %s\n", lli_quant_simd_name());
-    const int64_t n = 1024;
-    float *x = malloc(4 * n * sizeof *x);
-    lli_q8 *xq = malloc(4 * (n / 32) * sizeof *xq);
-    unsigned seed = 12345;
-    for (int64_t i = 0; i < 4 * n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        x[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 97 == 0 ? 40.0f : 2.0f); /* a few outliers */
-    }
-    lli_quantize_q8(x, xq, 4 * n);
-    /* Quantization: |q| <= 127, the scale is amax/127 at half precision, each value within half a step. */
-    for (int64_t b = 0; b < 4 * n / 32; b++) {
-        float amax = 0;
-        int sum = 0;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
-        for (int i = 0; i < 32; i++) {
-            sum += xq[b].q[i];
-            float back = xq[b].d * xq[b].q[i];
-            CHECK(fabsf(back - x[b * 32 + i]) <= 0.51f * amax / 127.0f + 1e-3f * amax, "block %lld value %d: %g vs %g",
-                  (long long)b, i, (double)back, (double)x[b * 32 + i]);
+    const int64_t k = 768, nt = 7, kmax = 800;
+    float *x = malloc((size_t)(nt * kmax) * sizeof *x);
+    lli_q8 *xq = malloc((size_t)(nt * kmax / 32) * sizeof *xq);
+    const lli_kernels *ref = lli_cpu_kernels_at(LLI_CPU_SCALAR);
+    CHECK(ref && lli_cpu_kernels() && lli_cpu_kernels()->level <= lli_cpu_best_level(), "no scalar table");
+    printf("CPU level: %s (in use: %s)\n", lli_cpu_level_name(lli_cpu_best_level()), lli_cpu_kernels()->name);
+    for (int level = 0; level < LLI_CPU_LEVELS; level++) {
+        const lli_kernels *kt = lli_cpu_kernels_at(level);
+        if (!kt) {
+            printf("level %s: skipped, this CPU lacks it\n", lli_cpu_level_name(level));
+            continue;
         }
-        CHECK(fabsf(xq[b].d - amax / 127.0f) <= 1e-3f * amax / 127.0f, "block %lld scale %g for amax %g", (long long)b,
-              (double)xq[b].d, (double)amax);
-        CHECK(fabsf(xq[b].s - xq[b].d * (float)sum) <= 1e-3f * fabsf(xq[b].d * (float)sum) + 1e-6f, "block %lld sum", (long long)b);
-    }
-    static const int types[] = {LLI_TT_F32, LLI_TT_F16, LLI_TT_BF16, LLI_TT_Q4_0, LLI_TT_Q4_1, LLI_TT_Q5_0, LLI_TT_Q5_1,
-                                LLI_TT_Q8_0, LLI_TT_Q2_K, LLI_TT_Q3_K, LLI_TT_Q4_K, LLI_TT_Q5_K, LLI_TT_Q6_K};
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        const lli_ttype_info *t = lli_ttype_by_id(types[k]);
-        uint64_t bytes = lli_ttype_bytes(t, n, 1);
-        uint8_t *row = malloc((size_t)bytes);
-        gguf_fill_random(row, bytes, types[k], 7 + k, 0, 0.05f);
-        float *deq = malloc((size_t)n * sizeof *deq);
-        lli_dequant_row(types[k], row, deq, n);
-        int finite = 1;
-        for (int64_t i = 0; i < n; i++) finite &= isfinite(deq[i]);
-        CHECK(finite, "%s dequantizes to a non-finite value", t->name);
-        /* The fast paths use the q8 activations; the others the floats. */
-        int q8 = types[k] == LLI_TT_Q8_0 || types[k] == LLI_TT_Q4_0 || types[k] == LLI_TT_Q4_1 || types[k] == LLI_TT_Q4_K ||
-                 types[k] == LLI_TT_Q6_K;
-        double want = ref_dot(types[k], row, xq, x, n, q8), scale = 0;
-        for (int64_t i = 0; i < n; i++) scale += fabs((double)deq[i] * x[i]);
-        float got = lli_vec_dot(types[k], row, x, xq, n);
-        CHECK(isfinite(got) && fabs(got - want) <= 1e-4 * scale + 1e-6, "%s dot: %g, float64 %g (scale %g)", t->name,
-              (double)got, want, scale);
-        const float *x4[4] = {x, x + n, x + 2 * n, x + 3 * n};
-        const lli_q8 *q4[4] = {xq, xq + n / 32, xq + 2 * n / 32, xq + 3 * n / 32};
-        float out[4] = {NAN, NAN, NAN, NAN};
-        lli_vec_dot4(types[k], row, x4, q4, n, out);
-        for (int r = 0; r < 4; r++) {
-            double w4 = ref_dot(types[k], row, q4[r], x4[r], n, q8);
-            CHECK(isfinite(out[r]) && fabs(out[r] - w4) <= 1e-4 * scale * 3 + 1e-6, "%s dot4 row %d: %g vs %g", t->name, r,
-                  (double)out[r], w4);
+        printf("level %s\n", kt->name);
+        CHECK(kt->level == level && !strcmp(kt->name, lli_cpu_level_name(level)), "table of level %d", level);
+        for (int64_t i = 0; i < nt * kmax; i++) x[i] = frand() * (i % 97 == 0 ? 40.0f : 2.0f); /* a few outliers */
+        for (int64_t i = 0; i < kmax; i++) x[3 * kmax + i] *= 30.0f, x[4 * kmax + i] *= 1e-2f; /* extremes that q8 blocks' half-precision scales hold */
+        check_quantize(kt, ref, x, nt * kmax);
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            int type = k_types[ti];
+            CHECK(kt->mm[type] != NULL, "%s has no product for type %d", kt->name, type);
+            if (!kt->mm[type]) continue;
+            /* an all-zero activation row, then the q8 blocks of this k */
+            memset(x + 5 * k, 0, (size_t)k * sizeof *x);
+            kt->quantize(x, xq, nt * k);
+            check_product(kt, type, 7, nt, k, 0, 0.05f, x, xq);
+            check_product(kt, type, 9, 5, k, 1, 1e3f, x, xq);
+            check_product(kt, type, 3, 6, k, 1, 1e-3f, x, xq);
+            check_product(kt, type, 1, 1, k, 1, 1.0f, x, xq);
+            /* float types: a length that is not a multiple of any vector width */
+            if (is_float(type)) check_product(kt, type, 5, nt, 776, 1, 1.0f, x, xq);
         }
-        /* Two rows at once: where the kernel exists, exactly the one-row kernel's numbers. */
-        uint8_t *rows2 = malloc((size_t)bytes * 2);
-        memcpy(rows2, row, (size_t)bytes);
-        gguf_fill_random(rows2 + bytes, bytes, types[k], 70 + k, 0, 0.05f);
-        float o0[4] = {NAN, NAN, NAN, NAN}, o1[4] = {NAN, NAN, NAN, NAN}, w1[4];
-        if (lli_vec_dot2x4_supported(types[k])) {
-            lli_vec_dot2x4(types[k], rows2, rows2 + bytes, q4, n, o0, o1);
-            lli_vec_dot4(types[k], rows2 + bytes, x4, q4, n, w1);
-            for (int r = 0; r < 4; r++)
-                CHECK(o0[r] == out[r] && o1[r] == w1[r], "%s dot2x4 row %d: %g %g vs dot4 %g %g", t->name, r,
-                      (double)o0[r], (double)o1[r], (double)out[r], (double)w1[r]);
-        } else {
-            CHECK(!(q8 && types[k] != LLI_TT_Q4_K && types[k] != LLI_TT_Q6_K && strcmp(lli_quant_simd_name(), "avx2") == 0),
-                  "%s has no two-row kernel on AVX2", t->name);
+        /* F16 rows: conversion matches the reference bit for bit, dot / axpy agree with float64. */
+        uint16_t h[100], hr[100];
+        float back[100], y[100], y_ref[100], f[100];
+        kt->to_f16(x, h, 100);
+        ref->to_f16(x, hr, 100);
+        kt->from_f16(h, f, 100);
+        for (int i = 0; i < 100; i++) {
+            CHECK(h[i] == hr[i] && h[i] == lli_f32_to_f16(x[i]), "%s: f16 conversion of %g", kt->name, (double)x[i]);
+            back[i] = lli_f16_to_f32(h[i]);
+            CHECK(f[i] == back[i], "%s: f16 to f32 of %04x", kt->name, h[i]);
+            y[i] = y_ref[i] = x[200 + i];
         }
-        free(rows2);
-        free(row);
-        free(deq);
+        double d = 0;
+        for (int i = 0; i < 100; i++) d += (double)x[100 + i] * back[i];
+        CHECK(fabs(kt->dot_f16(x + 100, h, 100) - d) <= 1e-4 * fabs(d) + 1e-4, "%s: f16 dot", kt->name);
+        kt->axpy_f16(y, 0.5f, h, 100);
+        for (int i = 0; i < 100; i++) CHECK(fabsf(y[i] - (y_ref[i] + 0.5f * back[i])) <= 1e-5f, "%s: axpy element %d", kt->name, i);
     }
-    /* F16 rows: conversion round-trips, and dot / axpy agree with float64. */
-    uint16_t h[100];
-    float back[100], y[100], y_ref[100];
-    lli_f32_to_f16_row(x, h, 100);
-    for (int i = 0; i < 100; i++) {
-        CHECK(h[i] == lli_f32_to_f16(x[i]), "f16 conversion of %g differs between paths", (double)x[i]);
-        back[i] = lli_f16_to_f32(h[i]);
-        y[i] = y_ref[i] = x[200 + i];
-    }
-    double d = 0;
-    for (int i = 0; i < 100; i++) d += (double)x[100 + i] * back[i];
-    CHECK(fabs(lli_dot_f32_f16(x + 100, h, 100) - d) <= 1e-4 * fabs(d) + 1e-4, "f16 dot");
-    lli_axpy_f16(y, 0.5f, h, 100);
-    for (int i = 0; i < 100; i++) CHECK(fabsf(y[i] - (y_ref[i] + 0.5f * back[i])) <= 1e-5f, "axpy element %d", i);
     free(x);
     free(xq);
     return check_summary();

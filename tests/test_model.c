@@ -83,6 +83,10 @@ static void test_good_model(void) {
     CHECK(load(g_zstd, &z) == LLI_OK, "load zstd: %s", lli_last_error());
     if (!raw || !z) return;
     CHECK(!strcmp(info_s(raw, LLI_INFO_FAMILY), "llama"), "family %s", info_s(raw, LLI_INFO_FAMILY));
+    /* the CPU kernels' level: one of the three names, and no higher than LLI_CPU asks */
+    const char *isa = info_s(raw, LLI_INFO_CPU_ISA), *cap = getenv("LLI_CPU");
+    CHECK(!strcmp(isa, "scalar") || !strcmp(isa, "avx2") || !strcmp(isa, "avx512"), "cpu isa %s", isa);
+    CHECK(!cap || strcmp(cap, "scalar") || !strcmp(isa, "scalar"), "LLI_CPU=scalar gave %s", isa);
     CHECK(info(raw, LLI_INFO_N_LAYER) == 3 && info(raw, LLI_INFO_N_EMBD) == 64 && info(raw, LLI_INFO_N_HEAD) == 4 &&
               info(raw, LLI_INFO_N_HEAD_KV) == 2 && info(raw, LLI_INFO_HEAD_DIM) == 16 && info(raw, LLI_INFO_N_FF) == 128,
           "hyperparameters");

@@ -1,4 +1,5 @@
 /* Read-only facts about a loaded model. */
+#include "backend/cpu/quant.h"
 #include "base/error.h"
 #include "runtime/model.h"
 
@@ -26,7 +27,7 @@ lli_status lli_model_info_int(const lli_model *m, int key, int64_t *out) {
     case LLI_INFO_TOKEN_BOS: *out = tok->bos; break;
     case LLI_INFO_TOKEN_EOS: *out = tok->eos; break;
     default:
-        if (key >= LLI_INFO_ARCH && key <= LLI_INFO_CHAT_TEMPLATE)
+        if (key >= LLI_INFO_ARCH && key <= LLI_INFO_CPU_ISA)
             return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_int: key %d is a string key: read it with lli_model_info_str",
                             key);
         return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_int: unknown key %d", key);
@@ -47,6 +48,7 @@ lli_status lli_model_info_str(const lli_model *m, int key, const char **out) {
     case LLI_INFO_MODEL_ID: *out = m->mf->model_id; break;
     case LLI_INFO_TOKENIZER: *out = m->mf->tok.model; break;
     case LLI_INFO_CHAT_TEMPLATE: *out = m->mf->tok.chat_template; break;
+    case LLI_INFO_CPU_ISA: *out = lli_cpu_kernels()->name; break;
     default: return lli_fail(LLI_E_INVALID_ARG, "lli_model_info_str: unknown key %d", key);
     }
     return LLI_OK;

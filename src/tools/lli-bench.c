@@ -114,7 +114,8 @@ int main(int argc, char **argv) {
     int64_t bytes = 0;
     lli_model_info_str(m, LLI_INFO_ARCH, &arch);
     lli_model_info_int(m, LLI_INFO_BYTES, &bytes);
-    const char *be_json = !strcmp(tool_backend_name(m), "cuda") ? "CUDA" : "CPU";
+    const char *be_json = !strcmp(tool_backend_name(m), "cuda") ? "CUDA" : "CPU", *isa = "";
+    lli_model_info_str(m, LLI_INFO_CPU_ISA, &isa);
     int shown_threads = threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN); /* what 0 means to the library */
     if (!strcmp(out, "json")) {
         printf("[\n");
@@ -122,9 +123,9 @@ int main(int argc, char **argv) {
         for (int r = 0; r < 2; r++) {
             if (!rows[r].samples) continue;
             printf("%s  {\"build_commit\": \"libllminfer-%s\", \"model_filename\": \"%s\", \"model_type\": \"%s\", "
-                   "\"model_size\": %lld, \"backends\": \"%s\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
+                   "\"model_size\": %lld, \"backends\": \"%s\", \"cpu_isa\": \"%s\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
                    "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
-                   first ? "" : ",\n", lli_version(), dir, arch, (long long)bytes, be_json, shown_threads, rows[r].n_prompt,
+                   first ? "" : ",\n", lli_version(), dir, arch, (long long)bytes, be_json, isa, shown_threads, rows[r].n_prompt,
                    rows[r].n_gen, rows[r].avg, rows[r].sd);
             for (int k = 0; k < reps; k++) printf(k ? ", %.6f" : "%.6f", rows[r].samples[k]);
             printf("]}");
@@ -132,7 +133,7 @@ int main(int argc, char **argv) {
         }
         printf("\n]\n");
     } else {
-        printf("| model | size | threads | test | t/s |\n| --- | --- | --- | --- | --- |\n");
+        printf("CPU kernels: %s\n\n| model | size | threads | test | t/s |\n| --- | --- | --- | --- | --- |\n", isa);
         for (int r = 0; r < 2; r++)
             if (rows[r].samples)
                 printf("| %s | %.1f MiB | %d | %s%d | %.2f ± %.2f |\n", arch, bytes / 1048576.0, shown_threads,

@@ -74,6 +74,9 @@ int main(int argc, char **argv) {
     }
     int64_t n = 0;
     printf("%-28s %s\n", "backend", tool_backend_name(m));
+    const char *isa = "";
+    lli_model_info_str(m, LLI_INFO_CPU_ISA, &isa);
+    printf("%-28s %s\n", "cpu kernels", isa);
     printf("%-28s %s\n", "verified", verify ? "yes (SHA-256 of every fragment)" : "no");
     printf("%-28s %.3f s\n", "load time", secs);
     lli_model_info_int(m, LLI_INFO_N_TENSORS, &n);

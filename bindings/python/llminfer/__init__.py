@@ -85,7 +85,8 @@ class Tensor(NamedTuple):
 _INT_KEYS = {"n_layer": 1, "n_embd": 2, "n_ff": 3, "n_head": 4, "n_head_kv": 5, "head_dim": 6, "n_vocab": 7,
              "n_ctx_train": 8, "n_tensors": 9, "bytes": 10, "layer_first": 11, "layer_last": 12, "vocab_only": 13,
              "backend_id": 14, "n_fragments": 15, "sliding_window": 16, "bos": 17, "eos": 18}
-_STR_KEYS = {"arch": 257, "family": 258, "name": 259, "model_id": 260, "tokenizer_kind": 261, "chat_template": 262}
+_STR_KEYS = {"arch": 257, "family": 258, "name": 259, "model_id": 260, "tokenizer_kind": 261, "chat_template": 262,
+             "cpu_isa": 263}
 
 
 class Model(_Handle):

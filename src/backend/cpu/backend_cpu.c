@@ -9,7 +9,6 @@
 #include "base/error.h"
 
 extern const lli_compute_ops lli_cpu_compute_ops;
-void lli_cpu_ops_init(void);
 
 static lli_status cpu_alloc(lli_backend *be, uint64_t bytes, void **out) {
     (void)be;
@@ -76,9 +75,8 @@ static const lli_backend_ops k_cpu_ops = {
 lli_status lli_backend_cpu_create(lli_backend **out) {
     lli_backend *be = calloc(1, sizeof *be);
     if (!be) return lli_fail(LLI_E_NOMEM, "out of memory creating the CPU backend");
-    /* SIMD choices are made here, before any compute thread exists. */
-    lli_quant_init();
-    lli_cpu_ops_init();
+    /* The kernels are chosen once per process, here if no one has yet (later calls only read). */
+    lli_cpu_kernels();
     be->ops = &k_cpu_ops;
     *out = be;
     return LLI_OK;

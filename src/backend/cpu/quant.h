@@ -1,13 +1,16 @@
 /* Weight-type kernels of the CPU backend: dequantization of every supported block type (the
- * reference), activations quantized to 8 bits, and dot products of a weight row with them. */
+ * reference), activations quantized to 8 bits, and matrix products of weight rows with them, in
+ * one table of kernels per ISA level, chosen once per process. */
 #ifndef LLI_CPU_QUANT_H
 #define LLI_CPU_QUANT_H
 
 #include <stdint.h>
 
-/* Activations in blocks of 32: scale, scale times the sum of the quants, and the quants. */
+/* Activations in blocks of 32: scale d (at half precision, as GGUF's q8 blocks keep it), d times
+ * the sum of the quants of each half (for the weight types with minimums, which some change every
+ * 16 elements), and the quants. */
 typedef struct lli_q8 {
-    float d, s;
+    float d, s0, s1;
     int8_t q[32];
 } lli_q8;
 
@@ -19,31 +22,72 @@ int lli_cpu_type_supported(int type);
 
 /* Row of n elements (n a multiple of the block) to floats. */
 void lli_dequant_row(int type, const void *row, float *out, int64_t n);
-/* n a multiple of 32. */
-void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n);
-/* Dot product of a weight row with activations given both as floats and as q8 blocks; the fast
- * paths use q8, the others the floats. */
-float lli_vec_dot(int type, const void *row, const float *x, const lli_q8 *xq, int64_t n);
 
-/* F16 rows for attention over the KV cache. */
+/* ISA levels, each including the ones before: scalar (portable C), avx2 (AVX2, FMA, F16C) and
+ * avx512 (AVX-512 F, BW, VL with VNNI). */
+enum { LLI_CPU_SCALAR, LLI_CPU_AVX2, LLI_CPU_AVX512, LLI_CPU_LEVELS };
+
+/* out[t * out_stride + r] = row r . activation t for nr weight rows (row_bytes apart, starting at
+ * w) and nt activation rows of k elements, given as floats (x, k apart) and, for block types, as
+ * q8 blocks (xq, k / 32 apart). Each output is computed by the same arithmetic whatever nr, nt and
+ * the output's place in them, so a token's result does not depend on the batch around it. */
+typedef void (*lli_mm_fn)(const uint8_t *w, uint64_t row_bytes, int64_t nr, const float *x, const lli_q8 *xq, int64_t nt,
+                          int64_t k, float *out, int64_t out_stride);
+
+#define LLI_MM_TYPES 31 /* type ids (GGML's) below this index the kernel table */
+
+typedef struct lli_kernels {
+    int level;
+    const char *name;
+    void (*quantize)(const float *x, lli_q8 *out, int64_t n); /* n a multiple of 32 */
+    lli_mm_fn mm[LLI_MM_TYPES];                               /* NULL: type not supported */
+    /* F16 rows for attention over the KV cache. */
+    float (*dot_f16)(const float *a, const uint16_t *b, int n);
+    void (*axpy_f16)(float *y, float w, const uint16_t *x, int n); /* y += w * x */
+    void (*to_f16)(const float *x, uint16_t *y, int n);
+    void (*from_f16)(const uint16_t *x, float *y, int n);
+} lli_kernels;
+
+/* The table in use: the highest level this CPU has, capped by the environment variable
+ * LLI_CPU=scalar|avx2|avx512 (another value is ignored). Chosen once, on first use, by whichever
+ * thread comes first (pthread_once); never changes afterwards. */
+const lli_kernels *lli_cpu_kernels(void);
+/* The table of a given level, or NULL when this CPU lacks it (tests and benchmarks compare levels). */
+const lli_kernels *lli_cpu_kernels_at(int level);
+/* The highest level this CPU has, ignoring LLI_CPU. */
+int lli_cpu_best_level(void);
+const char *lli_cpu_level_name(int level);
+
+/* Shorthands through lli_cpu_kernels(). */
+void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n);
 float lli_dot_f32_f16(const float *a, const uint16_t *b, int n);
-void lli_axpy_f16(float *y, float w, const uint16_t *x, int n); /* y += w * x */
+void lli_axpy_f16(float *y, float w, const uint16_t *x, int n);
 void lli_f32_to_f16_row(const float *x, uint16_t *y, int n);
 void lli_f16_to_f32_row(const uint16_t *x, float *y, int n);
-void lli_round_f16_row(const float *x, float *y, int n);         /* y = float(half(x)) */
+void lli_round_f16_row(const float *x, float *y, int n); /* y = float(half(x)) */
 
-/* Four dot products of one weight row with four activation rows (xq[0..3], x[0..3]) at once, so
- * that each weight block is loaded and unpacked once for all four. */
-void lli_vec_dot4(int type, const void *row, const float *const x[4], const lli_q8 *const xq[4], int64_t n, float out[4]);
+/* Scale and minimum of sub-block j (0..7) of a Q4_K / Q5_K super-block's 12 packed bytes. */
+static inline void lli_k_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
 
-/* Eight dot products: two weight rows with the same four q8 activation rows, each exactly
- * lli_vec_dot4's result. Only for types where lli_vec_dot2x4_supported() (this CPU has the kernel). */
-int lli_vec_dot2x4_supported(int type);
-void lli_vec_dot2x4(int type, const void *row0, const void *row1, const lli_q8 *const xq[4], int64_t n, float out0[4],
-                    float out1[4]);
+/* The 16 signed six-bit scales of a Q3_K super-block, packed in 12 bytes. */
+static inline void lli_q3_k_scales(const uint8_t *s, int8_t out[16]) {
+    for (int j = 0; j < 16; j++) {
+        int lo = j < 8 ? (s[j] & 0xf) : (s[j - 8] >> 4);
+        int hi = (s[8 + (j % 4)] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
 
-/* Pick the SIMD paths for this CPU; called once by the backend. */
-void lli_quant_init(void);
-const char *lli_quant_simd_name(void);
+/* Filled by kernels/x86_*.c for their level. */
+void lli_kernels_fill_avx2(lli_kernels *k);
+void lli_kernels_fill_avx512(lli_kernels *k);
 
 #endif
