@@ -217,31 +217,41 @@ static void quantize_q8_ref(const float *x, lli_q8 *out, int64_t n) {
     }
 }
 
-/* Every weight type the same way: the row dequantized once, then per output a dot product with
- * the activations, the q8 blocks' values (d * q) for block types, the floats for F32/F16/BF16. */
+/* Every weight type the same way: the row dequantized a piece at a time (256 elements: every
+ * type's block divides it, and no allocation can fail), then per output a dot product with the
+ * activations, the q8 blocks' values (d * q) for block types, the floats for F32/F16/BF16. The
+ * sums run in element order, as if the whole row had been dequantized first. */
 static void mm_ref(int type, const uint8_t *w, uint64_t rb, int64_t nr, const float *x, const lli_q8 *xq, int64_t nt,
                    int64_t k, float *out, int64_t os) {
-    int fl = type == LLI_TT_F32 || type == LLI_TT_F16 || type == LLI_TT_BF16;
-    float *row = malloc((size_t)k * sizeof *row);
-    if (!row) abort(); /* one row of floats; failing here, the process is done */
+    enum { PIECE = 256, TILE = 16 };
+    const int fl = type == LLI_TT_F32 || type == LLI_TT_F16 || type == LLI_TT_BF16;
+    const lli_ttype_info *ti = lli_ttype_by_id(type);
+    float piece[PIECE];
     for (int64_t r = 0; r < nr; r++) {
-        lli_dequant_row(type, w + (uint64_t)r * rb, row, k);
-        for (int64_t t = 0; t < nt; t++) {
-            float acc = 0;
-            if (fl) {
-                for (int64_t i = 0; i < k; i++) acc += row[i] * x[t * k + i];
-            } else {
-                const lli_q8 *xb = xq + t * (k / 32);
-                for (int64_t b = 0; b < k / 32; b++) {
-                    float s = 0;
-                    for (int i = 0; i < 32; i++) s += row[32 * b + i] * (float)xb[b].q[i];
-                    acc += s * xb[b].d;
+        const uint8_t *row = w + (uint64_t)r * rb;
+        for (int64_t t0 = 0; t0 < nt; t0 += TILE) {
+            int64_t tn = nt - t0 < TILE ? nt - t0 : TILE;
+            float acc[TILE] = {0};
+            for (int64_t p0 = 0; p0 < k; p0 += PIECE) {
+                int64_t pn = k - p0 < PIECE ? k - p0 : PIECE;
+                lli_dequant_row(type, row + (uint64_t)(p0 / ti->block) * ti->block_bytes, piece, pn);
+                for (int64_t t = 0; t < tn; t++) {
+                    if (fl) {
+                        const float *xt = x + (t0 + t) * k + p0;
+                        for (int64_t i = 0; i < pn; i++) acc[t] += piece[i] * xt[i];
+                    } else {
+                        const lli_q8 *xb = xq + (t0 + t) * (k / 32) + p0 / 32;
+                        for (int64_t b = 0; b < pn / 32; b++) {
+                            float s = 0;
+                            for (int i = 0; i < 32; i++) s += piece[32 * b + i] * (float)xb[b].q[i];
+                            acc[t] += s * xb[b].d;
+                        }
+                    }
                 }
             }
-            out[t * os + r] = acc;
+            for (int64_t t = 0; t < tn; t++) out[(t0 + t) * os + r] = acc[t];
         }
     }
-    free(row);
 }
 
 #define MM_REF(name, type)                                                                                        \
