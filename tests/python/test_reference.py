@@ -14,21 +14,23 @@ from reference import Reference
 TOOLS = ROOT / "build" / "src" / "tools"
 IDS = [1, 17, 523, 2048, 99, 7, 3001, 450]
 
-# name, lli-mkgguf arguments, tolerance relative to the largest |logit|: 2e-3 where every matrix
-# meets float activations, 3e-2 where the kernels quantize activations to 8 bits (q8_0, q4_0, q4_1,
-# q4_k, q6_k: the kernels themselves are checked against float64 on the same 8-bit activations in
-# tests/test_kernels.c, so what remains is the quantization, as in llama.cpp)
+# name, lli-mkgguf arguments, tolerance relative to the largest |logit|: 3e-2, since the kernels of
+# every block type quantize the activations to 8 bits, as llama.cpp's do (the kernels themselves are
+# checked against float64 on the same 8-bit activations in tests/test_kernels.c, so what remains here
+# is that quantization). Float weights (F32/F16/BF16) meet float activations.
 CASES = [
     ("mistral_7b", ["--preset", "mistral_7b", "--layers", "1", "--type", "q4_k_m", "--sliding-window", "3"], 3e-2),
     ("magistral_small", ["--preset", "magistral_small", "--layers", "1", "--type", "q6_k", "--tied"], 3e-2),
     ("qwen3_0.6b", ["--preset", "qwen3_0.6b", "--layers", "2", "--type", "q4_0"], 3e-2),
-    ("qwen2_0.5b", ["--preset", "qwen2_0.5b", "--layers", "2", "--type", "q5_1"], 2e-3),
+    ("qwen2_0.5b", ["--preset", "qwen2_0.5b", "--layers", "2", "--type", "q5_1"], 3e-2),
     ("llama_q2_k", ["--arch", "llama", "--n-embd", "512", "--n-ff", "1024", "--n-head", "8", "--n-head-kv", "4",
-                    "--n-vocab", "4096", "--layers", "2", "--type", "q2_k"], 2e-3),
+                    "--n-vocab", "4096", "--layers", "2", "--type", "q2_k"], 3e-2),
     ("llama_q3_k", ["--arch", "llama", "--n-embd", "512", "--n-ff", "1024", "--n-head", "8", "--n-head-kv", "4",
-                    "--n-vocab", "4096", "--layers", "2", "--type", "q3_k"], 2e-3),
+                    "--n-vocab", "4096", "--layers", "2", "--type", "q3_k"], 3e-2),
+    ("llama_f16", ["--arch", "llama", "--n-embd", "512", "--n-ff", "1024", "--n-head", "8", "--n-head-kv", "4",
+                   "--n-vocab", "4096", "--layers", "2", "--type", "f16"], 2e-3),
     ("llama_q5_k", ["--arch", "llama", "--n-embd", "512", "--n-ff", "1024", "--n-head", "8", "--n-head-kv", "2",
-                    "--n-vocab", "4096", "--layers", "2", "--type", "q5_k", "--tied"], 2e-3),
+                    "--n-vocab", "4096", "--layers", "2", "--type", "q5_k", "--tied"], 3e-2),
 ]
 
 
