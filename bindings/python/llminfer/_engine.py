@@ -34,7 +34,7 @@ _P = ctypes.c_void_p
 
 
 def default_threads(threads: Optional[int]) -> int:
-    """threads, or when None the LLMINFER_THREADS environment variable (0, all processors, if unset)."""
+    """threads, or when None the LLMINFER_THREADS environment variable (0, one per physical core, if unset)."""
     if threads is not None:
         return int(threads)
     try:
@@ -658,7 +658,7 @@ class Generation:
 class Context(_Handle):
     """An inference context (lli_context) decoding into a KV cache.
 
-    threads: compute threads; None takes LLMINFER_THREADS from the environment, else all processors.
+    threads: compute threads; None takes LLMINFER_THREADS from the environment, else one per physical core.
 
     With kv None the context makes its own cache (kv_capacity tokens, kv_block_size, kv_type), owned
     and closed with it."""

@@ -522,7 +522,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--ctx-size", type=int, help="most tokens (prompt + completion) of one request")
     ap.add_argument("--token-budget", type=int, default=64, help="entries per decode step")
     ap.add_argument("--max-running", type=int, default=8, help="requests decoding at once")
-    ap.add_argument("--threads", type=int, help="compute threads (0: all processors; default LLMINFER_THREADS or 0)")
+    ap.add_argument("--threads", type=int, help="compute threads (0: one per physical core; default LLMINFER_THREADS or 0)")
     ap.add_argument("--preemption", choices=("swap", "recompute"), default="swap")
     ap.add_argument("--no-prefix-cache", action="store_true", help="do not reuse cached prompt blocks")
     ap.add_argument("--read-timeout", type=float, default=30.0,
