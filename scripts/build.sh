@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/build.ninja ]; then
-    meson setup build --buildtype=release "$@" >/dev/null
+    meson setup build "$@" >/dev/null  # the defaults: a release build with debug information
 fi
 ninja -C build
