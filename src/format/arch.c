@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "format/tensor_types.h"
 
 static const char *const k_families[] = {"llama", "qwen2", "qwen3"};
 
@@ -68,7 +69,7 @@ static void shape_str(char *buf, size_t cap, int n_dims, const int64_t ne[4]) {
     if (off > 0 && (size_t)off < cap) snprintf(buf + off, cap - (size_t)off, "]");
 }
 
-lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int n_dims, const int64_t ne[4]) {
+lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int type, int n_dims, const int64_t ne[4]) {
     const int64_t e = hp->n_embd, q = hp->n_head * hp->head_dim, kv = hp->n_head_kv * hp->head_dim;
     int dims = 2;
     int64_t a = 0, b = 0;
@@ -90,6 +91,10 @@ lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int n_
     else if (!strcmp(suffix, "attn_k.bias") || !strcmp(suffix, "attn_v.bias")) dims = 1, a = kv;
     else if (!strcmp(suffix, "attn_q_norm.weight") || !strcmp(suffix, "attn_k_norm.weight")) dims = 1, a = hp->head_dim;
     else return LLI_OK;
+    if (dims == 1 && type != LLI_TT_F32) {
+        const lli_ttype_info *t = lli_ttype_by_id(type);
+        return lli_fail(LLI_E_UNSUPPORTED, "tensor %s is %s; norms and biases must be f32", name, t ? t->name : "?");
+    }
     if (shape_is(n_dims, ne, dims, a, b)) return LLI_OK;
     char got[96], want[96];
     int64_t w[4] = {a, b, 1, 1};

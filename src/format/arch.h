@@ -40,9 +40,12 @@ const lli_preset *lli_preset_detect(const char *family, const lli_hparams *hp);
 const lli_preset *lli_preset_by_name(const char *name);
 const lli_preset *lli_preset_at(int i); /* NULL past the end: for listing */
 
-/* Check every tensor's shape against the hyperparameters. Names follow GGUF ("blk.3.attn_q.weight").
- * Returns LLI_OK or LLI_E_FORMAT naming the tensor, expected and actual shape. Unknown names pass. */
-lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int n_dims, const int64_t ne[4]);
+/* Check every tensor's shape against the hyperparameters, and that norms and biases are F32 (every
+ * backend reads them as plain floats). Names follow GGUF ("blk.3.attn_q.weight"); type is the GGUF
+ * type number. Returns LLI_OK, LLI_E_FORMAT naming the tensor, expected and actual shape, or
+ * LLI_E_UNSUPPORTED for a norm or bias of another type. Unknown names pass. The converter, the
+ * verifier and the loader all call it, so that what converts also loads. */
+lli_status lli_arch_check_tensor(const lli_hparams *hp, const char *name, int type, int n_dims, const int64_t ne[4]);
 
 /* The tensors the forward pass reads with these hyperparameters, for the converter and the verifier
  * to refuse a model that lacks one: writes the i-th name (from 0: the global tensors, then each

@@ -244,7 +244,7 @@ static lli_status plan_fragments(conv *c) {
         if (t->name.len >= sizeof name) return lli_fail(LLI_E_FORMAT, "GGUF: a tensor name is longer than 159 bytes");
         memcpy(name, t->name.ptr, t->name.len);
         name[t->name.len] = '\0';
-        LLI_TRY(lli_arch_check_tensor(&c->hp, name, (int)t->n_dims, t->ne));
+        LLI_TRY(lli_arch_check_tensor(&c->hp, name, (int)t->type, (int)t->n_dims, t->ne));
         out_fragment *f;
         if (!strcmp(name, "token_embd.weight")) f = fragment_named(c, "embed", LLI_FRAG_EMBED, -1);
         else if (!strncmp(name, "blk.", 4)) {

@@ -121,7 +121,7 @@ static void check_shapes(reporter *r, const lli_manifest *mf) {
     }
     for (int64_t i = 0; i < mf->n_tensors; i++) {
         const lli_mf_tensor *t = &mf->tensors[i];
-        lli_status st = lli_arch_check_tensor(&mf->hp, t->name, t->n_dims, t->ne);
+        lli_status st = lli_arch_check_tensor(&mf->hp, t->name, t->type->id, t->n_dims, t->ne);
         if (st) {
             report(r, "tensor shapes", st, lli_last_error());
             return;

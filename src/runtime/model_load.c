@@ -230,7 +230,7 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
     }
     for (int64_t i = 0; st == LLI_OK && i < m->mf->n_tensors; i++) {
         const lli_mf_tensor *t = &m->mf->tensors[i];
-        st = lli_arch_check_tensor(&m->mf->hp, t->name, t->n_dims, t->ne);
+        st = lli_arch_check_tensor(&m->mf->hp, t->name, t->type->id, t->n_dims, t->ne);
         if (st) lli_fail_prefix(st, "%s: ", path);
     }
     if (st == LLI_OK) st = lli_backend_open(params->backend, &m->backend);

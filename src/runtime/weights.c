@@ -55,15 +55,6 @@ lli_status lli_weights_bind(lli_model *m) {
         w->out_norm = need(m, "output_norm.weight", &st);
         w->output = hp->tied_embeddings ? w->embd : need(m, "output.weight", &st);
     }
-    /* Norms and biases are read as plain floats by every backend. */
-    for (int l = 0; st == LLI_OK && l < n_layers; l++) {
-        const lli_layer_weights *lw = &w->layers[l];
-        const lli_tensor *vecs[] = {lw->attn_norm, lw->ffn_norm, lw->bq, lw->bk, lw->bv, lw->q_norm, lw->k_norm, w->out_norm};
-        for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++)
-            if (vecs[i] && vecs[i]->type->id != LLI_TT_F32)
-                st = lli_fail(LLI_E_UNSUPPORTED, "tensor %s is %s; norms and biases must be f32", vecs[i]->name,
-                              vecs[i]->type->name);
-    }
     /* Rotation: llama3-style models ship per-frequency factors as a tensor. */
     const lli_tensor *rope_freqs = lli_model_tensor(m, "rope_freqs.weight");
     if (st == LLI_OK && rope_freqs && (rope_freqs->type->id != LLI_TT_F32 || rope_freqs->ne[0] < hp->rope_dim / 2))
