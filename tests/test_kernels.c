@@ -55,31 +55,35 @@ static uint8_t *make_rows(int type, int64_t nr, int64_t k, int variant, float sc
     return w;
 }
 
-static void check_quantize(const lli_kernels *kt, const lli_kernels *ref, const float *x, int64_t n) {
+static void check_quantize(const lli_kernels *kt, const lli_kernels *ref, const float *x, int64_t n, int group) {
     lli_q8 *q = malloc((size_t)(n / 32) * sizeof *q), *qr = malloc((size_t)(n / 32) * sizeof *qr);
-    kt->quantize(x, q, n);
-    ref->quantize(x, qr, n);
-    for (int64_t b = 0; b < n / 32; b++) {
+    kt->quantize(x, q, n, group);
+    ref->quantize(x, qr, n, group);
+    for (int64_t g = 0; g < n / group; g++) {
         float amax = 0;
-        int sum[2] = {0, 0};
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
-        for (int i = 0; i < 32; i++) {
-            sum[i / 16] += q[b].q[i];
-            float back = q[b].d * q[b].q[i];
-            CHECK(fabsf(back - x[b * 32 + i]) <= 0.51f * amax / 127.0f + 1e-3f * amax, "%s: block %lld value %d: %g vs %g",
-                  kt->name, (long long)b, i, (double)back, (double)x[b * 32 + i]);
+        for (int i = 0; i < group; i++) amax = fmaxf(amax, fabsf(x[g * group + i]));
+        for (int64_t b = g * group / 32; b < (g + 1) * group / 32; b++) {
+            int sum[2] = {0, 0};
+            for (int i = 0; i < 32; i++) {
+                sum[i / 16] += q[b].q[i];
+                float back = q[b].d * q[b].q[i];
+                CHECK(fabsf(back - x[b * 32 + i]) <= 0.51f * amax / 127.0f + 1e-3f * amax,
+                      "%s group %d: block %lld value %d: %g vs %g", kt->name, group, (long long)b, i, (double)back,
+                      (double)x[b * 32 + i]);
+            }
+            CHECK(fabsf(q[b].d - amax / 127.0f) <= 1e-3f * amax / 127.0f, "%s group %d: block %lld scale %g for amax %g",
+                  kt->name, group, (long long)b, (double)q[b].d, (double)amax);
+            CHECK(q[b].sum[0] == sum[0] && q[b].sum[1] == sum[1], "%s: block %lld half sums", kt->name, (long long)b);
+            CHECK(!memcmp(q[b].q, qr[b].q, 32) && q[b].d == qr[b].d && !memcmp(q[b].sum, qr[b].sum, sizeof q[b].sum),
+                  "%s group %d: block %lld differs from scalar", kt->name, group, (long long)b);
         }
-        CHECK(fabsf(q[b].d - amax / 127.0f) <= 1e-3f * amax / 127.0f, "%s: block %lld scale %g for amax %g", kt->name,
-              (long long)b, (double)q[b].d, (double)amax);
-        CHECK(q[b].s0 == q[b].d * (float)sum[0] && q[b].s1 == q[b].d * (float)sum[1], "%s: block %lld half sums", kt->name,
-              (long long)b);
-        CHECK(!memcmp(q[b].q, qr[b].q, 32) && q[b].d == qr[b].d, "%s: block %lld differs from scalar",
-              kt->name, (long long)b);
     }
     free(q), free(qr);
 }
 
-/* Every output of one product against float64, and each equal to the same output computed alone. */
+/* Every output of one product against float64, and each equal to the same output computed alone;
+ * the product of all tokens at once (the tiled path where the level has one, for four tokens or
+ * more) equal to the decode path's, token by token. */
 static void check_product(const lli_kernels *kt, int type, int64_t nr, int64_t nt, int64_t k, int variant, float wscale,
                           const float *x, const lli_q8 *xq) {
     const lli_ttype_info *ti = lli_ttype_by_id(type);
@@ -87,7 +91,8 @@ static void check_product(const lli_kernels *kt, int type, int64_t nr, int64_t n
     uint8_t *w = make_rows(type, nr, k, variant, wscale, &rb);
     float *out = malloc((size_t)(nr * nt) * sizeof *out), *deq = malloc((size_t)k * sizeof *deq);
     for (int64_t i = 0; i < nr * nt; i++) out[i] = NAN;
-    kt->mm[type](w, rb, nr, x, xq, nt, k, out, nr);
+    if (is_float(type)) kt->mm[type](w, rb, nr, x, xq, nt, k, out, nr);
+    else CHECK(lli_cpu_product(kt, type, w, rb, nr, xq, nt, k, out, nr) == 0, "out of memory");
     int bad = 0, unequal = 0;
     for (int64_t r = 0; r < nr; r++) {
         lli_dequant_row(type, w + (uint64_t)r * rb, deq, k);
@@ -115,7 +120,7 @@ static void check_product(const lli_kernels *kt, int type, int64_t nr, int64_t n
 }
 
 int main(void) {
-    const int64_t k = 768, nt = 7, kmax = 800;
+    const int64_t k = 768, nt = 21, kmax = 800;
     float *x = malloc((size_t)(nt * kmax) * sizeof *x);
     lli_q8 *xq = malloc((size_t)(nt * kmax / 32) * sizeof *xq);
     const lli_kernels *ref = lli_cpu_kernels_at(LLI_CPU_SCALAR);
@@ -131,15 +136,17 @@ int main(void) {
         CHECK(kt->level == level && !strcmp(kt->name, lli_cpu_level_name(level)), "table of level %d", level);
         for (int64_t i = 0; i < nt * kmax; i++) x[i] = frand() * (i % 97 == 0 ? 40.0f : 2.0f); /* a few outliers */
         for (int64_t i = 0; i < kmax; i++) x[3 * kmax + i] *= 30.0f, x[4 * kmax + i] *= 1e-2f; /* extremes that q8 blocks' half-precision scales hold */
-        check_quantize(kt, ref, x, nt * kmax);
+        check_quantize(kt, ref, x, nt * kmax, 32);
+        check_quantize(kt, ref, x, nt * kmax / 256 * 256, 256);
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
             int type = k_types[ti];
             CHECK(kt->mm[type] != NULL, "%s has no product for type %d", kt->name, type);
             if (!kt->mm[type]) continue;
             /* an all-zero activation row, then the q8 blocks of this k */
             memset(x + 5 * k, 0, (size_t)k * sizeof *x);
-            kt->quantize(x, xq, nt * k);
-            check_product(kt, type, 7, nt, k, 0, 0.05f, x, xq);
+            kt->quantize(x, xq, nt * k, lli_cpu_act_group(type));
+            check_product(kt, type, 7, 7, k, 0, 0.05f, x, xq);
+            check_product(kt, type, 19, nt, k, 0, 0.05f, x, xq);
             check_product(kt, type, 9, 5, k, 1, 1e3f, x, xq);
             check_product(kt, type, 3, 6, k, 1, 1e-3f, x, xq);
             check_product(kt, type, 1, 1, k, 1, 1.0f, x, xq);

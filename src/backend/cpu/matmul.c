@@ -1,6 +1,8 @@
 /* The CPU backend's matrix product: activations quantized once per call (block types), then the
  * weight rows handed out in chunks to the pool's threads and multiplied by the kernel table's
- * product for the weight type (quant.h, kernels/). */
+ * product for the weight type (quant.h, kernels/). With enough tokens, block types take the
+ * tiled path: the activations rearranged into tiles once per call, and each chunk of weight rows
+ * unpacked once into its thread's scratch and multiplied by every tile. */
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -10,12 +12,15 @@
 #include "format/tensor_types.h"
 
 typedef struct matmul_job {
-    lli_mm_fn mm;
+    const lli_kernels *k;
+    int type;
+    lli_pool *pool;
     const uint8_t *w;
     uint64_t row_bytes;
-    int64_t rows, in, n, chunk;
+    int64_t rows, in, n;
     const float *x;
     const lli_q8 *xq;
+    const void *xt; /* activation tiles, or NULL: no tiled path */
     float *out;
 } matmul_job;
 
@@ -24,13 +29,21 @@ typedef struct matmul_job {
  * Within a chunk (at most L2-sized), tiles of 16 activation rows (L1-sized) meet every weight row:
  * each weight byte comes from memory once per product, not once per tile. */
 static void matmul_rows(int64_t r0, int64_t r1, int ith, void *arg) {
-    (void)ith;
     const matmul_job *j = arg;
     const int64_t xs = j->in / 32, nr = r1 - r0;
+    const uint8_t *w = j->w + (uint64_t)r0 * j->row_bytes;
+    if (j->xt) {
+        /* The scratch cannot grow: the decode product gives the same outputs, only slower. */
+        void *un = lli_pool_scratch(j->pool, ith, (size_t)j->k->unpacked_bytes(j->type, nr, j->in));
+        if (un) {
+            j->k->mm_tiles[j->type](w, j->row_bytes, nr, j->xt, j->n, j->in, j->out + r0, j->rows, un);
+            return;
+        }
+    }
     for (int64_t t0 = 0; t0 < j->n; t0 += 16) {
         int64_t nt = t0 + 16 < j->n ? 16 : j->n - t0;
-        j->mm(j->w + (uint64_t)r0 * j->row_bytes, j->row_bytes, nr, j->x + t0 * j->in, j->xq ? j->xq + t0 * xs : NULL, nt, j->in,
-              j->out + t0 * j->rows + r0, j->rows);
+        j->k->mm[j->type](w, j->row_bytes, nr, j->x + t0 * j->in, j->xq ? j->xq + t0 * xs : NULL, nt, j->in,
+                          j->out + t0 * j->rows + r0, j->rows);
     }
 }
 
@@ -39,10 +52,11 @@ typedef struct quant_args {
     const float *x;
     lli_q8 *xq;
     int64_t in, n;
+    int group;
 } quant_args;
 
 static void quant_rows(const quant_args *a, int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; t++) a->k->quantize(a->x + t * a->in, a->xq + t * (a->in / 32), a->in);
+    for (int64_t t = lo; t < hi; t++) a->k->quantize(a->x + t * a->in, a->xq + t * (a->in / 32), a->in, a->group);
 }
 
 static void quant_run(int64_t lo, int64_t hi, int ith, void *arg) {
@@ -50,30 +64,43 @@ static void quant_run(int64_t lo, int64_t hi, int ith, void *arg) {
     quant_rows(arg, lo, hi);
 }
 
-/* The input quantized to 8-bit blocks of 32 (K-quant blocks of 256 read eight of them), once per call. */
-uint64_t lli_cpu_matmul_scratch(int64_t n, int64_t in) { return (uint64_t)(n * (in / 32 + 1)) * sizeof(lli_q8); }
+static uint64_t q8_bytes(int64_t n, int64_t in) { return ((uint64_t)(n * (in / 32 + 1)) * sizeof(lli_q8) + 63) & ~(uint64_t)63; }
+
+/* The input quantized to 8-bit blocks of 32 (K-quant blocks of 256 read eight of them), once per
+ * call, then its tiles. */
+uint64_t lli_cpu_matmul_scratch(int64_t n, int64_t in) {
+    const lli_kernels *k = lli_cpu_kernels();
+    return q8_bytes(n, in) + (k->xt_bytes ? k->xt_bytes(n, in) : 0) + 64;
+}
 
 void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out, int64_t n, void *scratch) {
     const lli_kernels *k = lli_cpu_kernels();
     const int type = w->type->id;
     const int64_t in = w->ne[0], rows = w->ne[1];
     const int floats = type == LLI_TT_F32 || type == LLI_TT_F16 || type == LLI_TT_BF16;
-    lli_q8 *xq = NULL;
-    if (!floats) { /* block types: rows are whole blocks of 32 or 256 */
-        xq = scratch;
-        quant_args q = {k, x, xq, in, n};
-        if (n * in < 32768 || lli_pool_size(exec) == 1) quant_rows(&q, 0, n);
-        else lli_pool_for(exec, n, 0, quant_run, &q);
-    }
     const int nth = lli_pool_size(exec);
+    lli_q8 *xq = NULL;
+    void *xt = NULL;
+    if (!floats) { /* block types: rows are whole blocks of 32 or 256 */
+        xq = (lli_q8 *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        quant_args q = {k, x, xq, in, n, lli_cpu_act_group(type)};
+        if (n * in < 32768 || nth == 1) quant_rows(&q, 0, n);
+        else lli_pool_for(exec, n, 0, quant_run, &q);
+        if (k->mm_tiles[type] && n >= LLI_TILE_MIN_TOKENS) {
+            xt = (uint8_t *)xq + q8_bytes(n, in);
+            k->tile_acts(xq, n, in, xt);
+        }
+    }
     const uint64_t row_bytes = w->bytes / (uint64_t)rows;
-    /* About eight chunks per thread, a multiple of four rows (every kernel's tile height divides
-     * it), and at most 128 KiB of weights so that a chunk stays in L2 while its token tiles pass. */
-    int64_t chunk = (rows + 8 * nth - 1) / (8 * nth), cap = (int64_t)(128 * 1024 / row_bytes);
+    /* About eight chunks per thread, a multiple of eight rows (every kernel's tile height divides
+     * it), and at most 128 KiB of weights (256 KiB unpacked) so that a chunk stays in L2 while its
+     * token tiles pass. */
+    const uint64_t chunk_bytes = xt ? k->unpacked_bytes(type, 8, in) / 8 : row_bytes;
+    int64_t chunk = (rows + 8 * nth - 1) / (8 * nth), cap = (int64_t)((xt ? 256 : 128) * 1024 / chunk_bytes);
     if (chunk > cap) chunk = cap;
-    chunk = (chunk + 3) / 4 * 4;
-    if (chunk < 4) chunk = 4;
-    matmul_job j = {k->mm[type], w->data, row_bytes, rows, in, n, chunk, x, xq, out};
+    chunk = (chunk + 7) / 8 * 8;
+    if (chunk < 8) chunk = 8;
+    matmul_job j = {k, type, exec, w->data, row_bytes, rows, in, n, x, xq, xt, out};
     if (nth > 1 && rows > chunk) {
         lli_pool_for(exec, rows, chunk, matmul_rows, &j);
         return;

@@ -40,6 +40,7 @@ struct lli_pool {
     lli_pool_fn part_fn; /* lli_pool_run's function, called through run_part */
     void *part_arg;
     _Alignas(64) atomic_int_fast64_t next; /* the next chunk to take */
+    struct scratch { void *buf; size_t cap; } *scratch; /* per thread, see lli_pool_scratch */
 };
 
 static void run_chunks(lli_pool *p, int ith) {
@@ -108,7 +109,10 @@ lli_pool *lli_pool_create(int n_threads) {
     if (!p) return NULL;
     p->n = n_threads < 1 ? 1 : n_threads;
     p->threads = calloc((size_t)p->n, sizeof *p->threads);
-    if (!p->threads) {
+    p->scratch = calloc((size_t)p->n, sizeof *p->scratch);
+    if (!p->threads || !p->scratch) {
+        free(p->threads);
+        free(p->scratch);
         free(p);
         return NULL;
     }
@@ -130,6 +134,17 @@ lli_pool *lli_pool_create(int n_threads) {
 }
 
 int lli_pool_size(const lli_pool *p) { return p->n; }
+
+void *lli_pool_scratch(lli_pool *p, int ith, size_t bytes) {
+    struct scratch *s = &p->scratch[ith];
+    if (bytes <= s->cap) return s->buf;
+    size_t cap = (bytes + (bytes >> 2) + 63) & ~(size_t)63; /* room to grow a little */
+    void *buf = aligned_alloc(64, cap);
+    if (!buf) return NULL;
+    free(s->buf);
+    s->buf = buf, s->cap = cap;
+    return buf;
+}
 
 void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn fn, void *arg) {
     if (n_items <= 0) return;
@@ -185,6 +200,8 @@ void lli_pool_free(lli_pool *p) {
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
+    for (int i = 0; i < p->n; i++) free(p->scratch[i].buf);
+    free(p->scratch);
     free(p->threads);
     free(p);
 }

@@ -13,6 +13,7 @@
 #ifndef LLI_CPU_POOL_H
 #define LLI_CPU_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct lli_pool lli_pool;
@@ -20,6 +21,11 @@ typedef struct lli_pool lli_pool;
 lli_pool *lli_pool_create(int n_threads); /* NULL when out of memory or threads */
 int lli_pool_size(const lli_pool *p);     /* threads, the caller's included */
 void lli_pool_free(lli_pool *p);
+
+/* A 64-byte-aligned buffer of at least `bytes` for thread ith (as given to a chunk by
+ * lli_pool_for), kept and grown between calls, freed with the pool; NULL when it cannot grow
+ * (the caller then does without). */
+void *lli_pool_scratch(lli_pool *p, int ith, size_t bytes);
 
 /* fn(lo, hi, ith, arg) over the ranges [lo, hi) that cover [0, n_items) in chunks of `grain` items
  * (the last one shorter), each chunk exactly once; the call returns when all have finished. Threads

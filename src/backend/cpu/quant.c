@@ -198,23 +198,46 @@ void lli_dequant_row(int type, const void *row, float *out, int64_t n) {
 
 /* ---- scalar kernels: the reference, and the path of CPUs without AVX2 ------------------------- */
 
-static void quantize_q8_ref(const float *x, lli_q8 *out, int64_t n) {
-    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+static void quantize_q8_ref(const float *x, lli_q8 *out, int64_t n, int group) {
+    for (int64_t g = 0; g < n; g += group) {
         float amax = 0;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0;
-        int sum[2] = {0, 0};
-        for (int i = 0; i < 32; i++) {
-            int q = (int)lrintf(x[i] * id);
-            out[b].q[i] = (int8_t)q;
-            sum[i / 16] += q;
-        }
+        for (int i = 0; i < group; i++) amax = fmaxf(amax, fabsf(x[g + i]));
         /* Scales are kept at half precision, as GGUF's q8 activation blocks do, so that results
          * agree with other implementations to the last bit where possible. */
-        out[b].d = lli_f16_to_f32(lli_f32_to_f16(d));
-        out[b].s0 = out[b].d * (float)sum[0];
-        out[b].s1 = out[b].d * (float)sum[1];
+        float d = lli_f16_to_f32(lli_f32_to_f16(amax / 127.0f)), id = amax ? 127.0f / amax : 0;
+        for (int64_t b = g / 32; b < (g + group) / 32; b++) {
+            int sum[2] = {0, 0};
+            for (int i = 0; i < 32; i++) {
+                int q = (int)lrintf(x[32 * b + i] * id);
+                out[b].q[i] = (int8_t)q;
+                sum[i / 16] += q;
+            }
+            out[b].d = d;
+            out[b].sum[0] = (int16_t)sum[0], out[b].sum[1] = (int16_t)sum[1];
+        }
     }
+}
+
+int lli_cpu_act_group(int type) {
+    return type == LLI_TT_Q2_K || type == LLI_TT_Q3_K || type == LLI_TT_Q4_K || type == LLI_TT_Q5_K || type == LLI_TT_Q6_K
+               ? 256
+               : 32;
+}
+
+int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, const lli_q8 *xq,
+                    int64_t nt, int64_t k, float *out, int64_t out_stride) {
+    if (!kt->mm_tiles[type] || nt < LLI_TILE_MIN_TOKENS) {
+        kt->mm[type](w, row_bytes, nr, NULL, xq, nt, k, out, out_stride);
+        return 0;
+    }
+    void *xt = aligned_alloc(64, (size_t)kt->xt_bytes(nt, k)), *un = aligned_alloc(64, (size_t)kt->unpacked_bytes(type, nr, k));
+    int ok = xt && un;
+    if (ok) {
+        kt->tile_acts(xq, nt, k, xt);
+        kt->mm_tiles[type](w, row_bytes, nr, xt, nt, k, out, out_stride, un);
+    }
+    free(xt), free(un);
+    return ok ? 0 : -1;
 }
 
 /* Every weight type the same way: the row dequantized a piece at a time (256 elements: every
@@ -368,7 +391,6 @@ int lli_cpu_best_level(void) {
     return g_best;
 }
 
-void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n) { lli_cpu_kernels()->quantize(x, out, n); }
 float lli_dot_f32_f16(const float *a, const uint16_t *b, int n) { return lli_cpu_kernels()->dot_f16(a, b, n); }
 void lli_axpy_f16(float *y, float w, const uint16_t *x, int n) { lli_cpu_kernels()->axpy_f16(y, w, x, n); }
 void lli_f32_to_f16_row(const float *x, uint16_t *y, int n) { lli_cpu_kernels()->to_f16(x, y, n); }

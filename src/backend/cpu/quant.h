@@ -6,11 +6,13 @@
 
 #include <stdint.h>
 
-/* Activations in blocks of 32: scale d (at half precision, as GGUF's q8 blocks keep it), d times
- * the sum of the quants of each half (for the weight types with minimums, which some change every
- * 16 elements), and the quants. */
+/* Activations in blocks of 32: scale d (at half precision, as GGUF's q8 blocks keep it), the sum
+ * of the quants of each half (they meet the weight types' minimums and offsets, which some change
+ * every 16 elements), and the quants. The blocks of a group (32 or 256 elements, see
+ * lli_cpu_act_group) share one scale: a K-quant super-block's products then add up as integers. */
 typedef struct lli_q8 {
-    float d, s0, s1;
+    float d;
+    int16_t sum[2];
     int8_t q[32];
 } lli_q8;
 
@@ -36,11 +38,28 @@ typedef void (*lli_mm_fn)(const uint8_t *w, uint64_t row_bytes, int64_t nr, cons
 
 #define LLI_MM_TYPES 31 /* type ids (GGML's) below this index the kernel table */
 
+/* Elements per scale of the activations a block type's products take: 256 for the K-quants, 32
+ * for the others. */
+int lli_cpu_act_group(int type);
+
+/* The prefill path of the block types (levels that have one): the activations of nt tokens are
+ * rearranged once per product into tiles of tile_tokens tokens (tile_acts, into xt_bytes), and
+ * each chunk of weight rows is unpacked to bytes and integer scales (into unpacked_bytes) and
+ * multiplied by every tile (mm_tiles). Each output is the same, bit for bit, as mm's. */
+#define LLI_TILE_MIN_TOKENS 4 /* fewer tokens take mm, which streams the weights once per token */
+typedef void (*lli_mm_tiles_fn)(const uint8_t *w, uint64_t row_bytes, int64_t nr, const void *xt, int64_t nt, int64_t k,
+                                float *out, int64_t out_stride, void *unpacked);
+
 typedef struct lli_kernels {
     int level;
     const char *name;
-    void (*quantize)(const float *x, lli_q8 *out, int64_t n); /* n a multiple of 32 */
-    lli_mm_fn mm[LLI_MM_TYPES];                               /* NULL: type not supported */
+    void (*quantize)(const float *x, lli_q8 *out, int64_t n, int group); /* n, group multiples of 32 */
+    lli_mm_fn mm[LLI_MM_TYPES];                                          /* NULL: type not supported */
+    lli_mm_tiles_fn mm_tiles[LLI_MM_TYPES];                              /* NULL: mm does all */
+    int tile_tokens;
+    uint64_t (*xt_bytes)(int64_t nt, int64_t k);
+    void (*tile_acts)(const lli_q8 *xq, int64_t nt, int64_t k, void *xt);
+    uint64_t (*unpacked_bytes)(int type, int64_t nr, int64_t k);
     /* F16 rows for attention over the KV cache. */
     float (*dot_f16)(const float *a, const uint16_t *b, int n);
     void (*axpy_f16)(float *y, float w, const uint16_t *x, int n); /* y += w * x */
@@ -59,7 +78,6 @@ int lli_cpu_best_level(void);
 const char *lli_cpu_level_name(int level);
 
 /* Shorthands through lli_cpu_kernels(). */
-void lli_quantize_q8(const float *x, lli_q8 *out, int64_t n);
 float lli_dot_f32_f16(const float *a, const uint16_t *b, int n);
 void lli_axpy_f16(float *y, float w, const uint16_t *x, int n);
 void lli_f32_to_f16_row(const float *x, uint16_t *y, int n);
@@ -85,6 +103,12 @@ static inline void lli_q3_k_scales(const uint8_t *s, int8_t out[16]) {
         out[j] = (int8_t)((lo | hi << 4) - 32);
     }
 }
+
+/* out[t * out_stride + r] for nr rows of a block type and nt tokens of quantized activations
+ * (group lli_cpu_act_group(type)) with table kt, by the tiled path where it has one: what
+ * matmul.c does for one chunk, with its own scratch (tests). 0, or -1 when memory runs out. */
+int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, const lli_q8 *xq,
+                    int64_t nt, int64_t k, float *out, int64_t out_stride);
 
 /* Filled by kernels/x86_*.c for their level. */
 void lli_kernels_fill_avx2(lli_kernels *k);
