@@ -16,12 +16,13 @@ extern "C" {
 
 namespace lli_cuda {
 
-// 8-bit activations: the CPU's lli_q8 layout (scale, scale times the sum of the quants, quants).
+// 8-bit activations on the device, in blocks of 32: scale, scale times the sum of the quants, quants.
+// (The GPU's own layout; the CPU's lli_q8 keeps integer half sums for its integer arithmetic.)
 struct q8b {
     float d, s;
     int8_t q[32];
 };
-static_assert(sizeof(q8b) == 40, "q8b must match lli_q8");
+static_assert(sizeof(q8b) == 40, "q8b: 40 bytes per block of 32");
 
 __device__ __forceinline__ float f16_at(const uint8_t *p) {
     return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t *>(p)));
