@@ -35,6 +35,7 @@ static inline __attribute__((always_inline)) __m256i vt_bcast(const void *p) {
 #define vtf_load _mm256_loadu_ps
 #define vtf_store _mm256_storeu_ps
 #define vtf_set1 _mm256_set1_ps
+#define vtf_add _mm256_add_ps
 #define vtf_mul _mm256_mul_ps
 #define vtf_fma _mm256_fmadd_ps
 #define vtf_cvt _mm256_cvtepi32_ps

@@ -34,6 +34,7 @@ static inline __attribute__((always_inline)) __m512i vt_bcast(const void *p) {
 #define vtf_load _mm512_loadu_ps
 #define vtf_store _mm512_storeu_ps
 #define vtf_set1 _mm512_set1_ps
+#define vtf_add _mm512_add_ps
 #define vtf_mul _mm512_mul_ps
 #define vtf_fma _mm512_fmadd_ps
 #define vtf_cvt _mm512_cvtepi32_ps
