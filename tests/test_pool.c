@@ -1,7 +1,8 @@
 /* The CPU backend's thread pool: every item of a job is processed exactly once, whatever the
  * number of threads, items and chunk size, over many jobs in a row; no two chunks with the same
- * thread index run at once; an idle pool sleeps. And the default thread count follows the CPU
- * affinity. */
+ * thread index run at once; an idle pool sleeps; a worker that holds a job up (as one the system
+ * does not run would) sends the next jobs to the caller alone, and later the workers are tried
+ * again. And the default thread count follows the CPU affinity. */
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +65,44 @@ static void part_fn(int i, int n, void *arg) {
     else atomic_fetch_add(&p->hits[i], 1);
 }
 
+/* A job whose chunks on workers sleep: the first such chunk stalls the job as a descheduled
+ * worker would. Counts the chunks run by workers. */
+typedef struct stall_job {
+    atomic_int on_workers;
+    int sleep_us;
+} stall_job;
+
+static void stall_fn(int64_t lo, int64_t hi, int ith, void *arg) {
+    (void)lo, (void)hi;
+    stall_job *j = arg;
+    if (ith != 0) {
+        atomic_fetch_add(&j->on_workers, 1);
+        if (j->sleep_us) usleep((useconds_t)j->sleep_us);
+    } else {
+        for (volatile int i = 0; i < 2000; i++) {
+        }
+    }
+}
+
+static void check_stall_policy(void) {
+    lli_pool *p = lli_pool_create(2);
+    CHECK(p && lli_pool_size(p) == 2, "pool of 2");
+    if (!p) return;
+    /* Let a worker join and stall the job (retried: the caller may take every chunk first). */
+    stall_job j = {0, 20000};
+    for (int i = 0; i < 200 && !atomic_load(&j.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j);
+    CHECK(atomic_load(&j.on_workers) > 0, "no worker ever joined a job");
+    /* The next jobs run on the caller alone. */
+    stall_job k = {0, 0};
+    for (int i = 0; i < 20; i++) lli_pool_for(p, 64, 1, stall_fn, &k);
+    CHECK(atomic_load(&k.on_workers) == 0, "%d chunks ran on workers right after a stall", atomic_load(&k.on_workers));
+    /* After a while the workers take part again. */
+    usleep(80000);
+    for (int i = 0; i < 2000 && !atomic_load(&k.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &k);
+    CHECK(atomic_load(&k.on_workers) > 0, "the workers never took part again after the stall");
+    lli_pool_free(p);
+}
+
 static double cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -113,6 +152,8 @@ int main(void) {
         }
         lli_pool_free(p);
     }
+
+    check_stall_policy();
 
     /* Default thread counts: an explicit request is kept; the default is at least one and at most
      * the processors this thread may use, and drops to one when its affinity allows only one. */

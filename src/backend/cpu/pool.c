@@ -17,6 +17,13 @@
  * caller's own work) workers sleep and cost a wake-up of tens of microseconds at the next one. */
 #define SPIN_NS 500000
 
+/* A worker that finishes its chunk longer after the caller finished all the others than the whole
+ * job took (and more than STALL_NS) was not running: the system gave its core to another process.
+ * Waiting for such a worker costs the rest of its time slice, milliseconds, at every job it holds;
+ * so the pool then runs its jobs on the caller alone for SOLO_NS before it tries its workers again. */
+#define STALL_NS 200000
+#define SOLO_NS 50000000
+
 /* The job word: generation << 32 | CLOSED | workers inside the job. A worker joins by incrementing
  * the count with a compare-and-swap on the whole word, which fails once the job is closed or
  * replaced; so the caller, after closing, waits only for workers that actually joined. */
@@ -41,6 +48,7 @@ struct lli_pool {
     void *part_arg;
     _Alignas(64) atomic_int_fast64_t next; /* the next chunk to take */
     struct scratch { void *buf; size_t cap; } *scratch; /* per thread, see lli_pool_scratch */
+    int64_t solo_until; /* the submitter's: jobs run on it alone until then (STALL_NS) */
 };
 
 static void run_chunks(lli_pool *p, int ith) {
@@ -157,6 +165,11 @@ void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn
         fn(0, n_items, 0, arg);
         return;
     }
+    const int64_t start = now_ns();
+    if (start < p->solo_until) {
+        for (int64_t lo = 0; lo < n_items; lo += grain) fn(lo, lo + grain < n_items ? lo + grain : n_items, 0, arg);
+        return;
+    }
     p->fn = fn;
     p->arg = arg;
     p->n_items = n_items;
@@ -173,10 +186,14 @@ void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn
     /* Every chunk is taken. Close the job and wait for the workers inside it, whose chunks may still
      * be running; those that did not get here in time never join. */
     uint64_t s = atomic_fetch_or_explicit(&p->state, CLOSED, memory_order_acq_rel) | CLOSED;
+    if (!(s & ACTIVE_MASK)) return;
+    const int64_t done = now_ns();
     for (int spins = 0; s & ACTIVE_MASK; spins++, s = atomic_load_explicit(&p->state, memory_order_acquire)) {
         if (spins < 20000) cpu_relax();
         else sched_yield(); /* a joined worker lost its core: let it have ours */
     }
+    const int64_t end = now_ns(), waited = end - done;
+    if (waited > STALL_NS && waited > done - start) p->solo_until = end + SOLO_NS;
 }
 
 static void run_part(int64_t lo, int64_t hi, int ith, void *arg) {

@@ -6,7 +6,10 @@
  * a worker the OS has descheduled (another process keeps its core busy) does not hold up the step:
  * the caller and the others take its share. Idle workers spin for a short while (the next
  * operation usually follows within microseconds) and then sleep on a condition variable, so an
- * idle pool uses no CPU.
+ * idle pool uses no CPU. A worker that held up a job by more than the job itself took (the system
+ * gave its core to another process) makes the pool run its next jobs on the caller alone for a
+ * while (50 ms), after which it tries its workers again: on a busy machine a step then runs at
+ * one thread's speed instead of waiting out other processes' time slices.
  *
  * Jobs are not reentrant: fn must not call back into the same pool. One thread at a time may
  * submit jobs to a pool. */
