@@ -10,6 +10,7 @@
 
 #include "backend/cpu/quant.h"
 #include "format/tensor_types.h"
+#include "x86_avx512_sums.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -19,28 +20,30 @@
 #define BR 4
 #define BT 4
 
-/* The lanes' sum in the order of the avx512 level's hsum16 (halves, then quarters, ...). */
-INLINE float hsum16(__m512 v) {
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* Elements i .. i + 31 of a row (those below n; zeros past it). */
-INLINE __m512bh load_bf16(const uint16_t *p, int64_t i, int64_t n) {
-    if (i + 32 <= n) return (__m512bh)_mm512_loadu_si512((const void *)(p + i));
+/* Elements i .. i + 31 of a row; with tail, those below n and zeros past it. */
+INLINE __m512bh load_bf16(const uint16_t *p, int64_t i, int64_t n, int tail) {
+    if (!tail) return (__m512bh)_mm512_loadu_si512((const void *)(p + i));
     return (__m512bh)_mm512_maskz_loadu_epi16((__mmask32)((1ull << (n - i)) - 1), p + i);
 }
 
 /* The same from floats, rounded to BF16 in registers: the bits to_bf16 writes. */
-INLINE __m512bh load_f32_as_bf16(const float *p, int64_t i, int64_t n) {
-    if (i + 32 <= n) return _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + i + 16), _mm512_loadu_ps(p + i));
+INLINE __m512bh load_f32_as_bf16(const float *p, int64_t i, int64_t n, int tail) {
+    if (!tail) return _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + i + 16), _mm512_loadu_ps(p + i));
     int64_t left = n - i;
     __mmask16 lo = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
-    __mmask16 hi = (__mmask16)(left >= 32 ? 0xffff : left > 16 ? (1u << (left - 16)) - 1 : 0);
+    __mmask16 hi = (__mmask16)(left > 16 ? (1u << (left - 16)) - 1 : 0);
     return _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, p + i + 16), _mm512_maskz_loadu_ps(lo, p + i));
+}
+
+/* Elements i .. i + 31 of R rows x T tokens into their accumulators. */
+INLINE void bstep(const int R, const int T, __m512 acc[BR][BT], const uint8_t *w, uint64_t rb, const uint16_t *xb,
+                  const float *xf, int64_t i, int64_t k, const int tail) {
+    __m512bh wv[BR];
+    for (int r = 0; r < R; r++) wv[r] = load_bf16((const uint16_t *)(const void *)(w + r * rb), i, k, tail);
+    for (int t = 0; t < T; t++) {
+        __m512bh xv = xb ? load_bf16(xb + t * k, i, k, tail) : load_f32_as_bf16(xf + t * k, i, k, tail);
+        for (int r = 0; r < R; r++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+    }
 }
 
 /* R rows x T tokens, activations as BF16 (xb) or as floats rounded here (xf): each output one
@@ -50,13 +53,12 @@ INLINE void btile(const int R, const int T, const uint8_t *w, uint64_t rb, const
     __m512 acc[BR][BT];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < k; i += 32) {
-        __m512bh wv[BR];
-        for (int r = 0; r < R; r++) wv[r] = load_bf16((const uint16_t *)(const void *)(w + r * rb), i, k);
-        for (int t = 0; t < T; t++) {
-            __m512bh xv = xb ? load_bf16(xb + t * k, i, k) : load_f32_as_bf16(xf + t * k, i, k);
-            for (int r = 0; r < R; r++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
-        }
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) bstep(R, T, acc, w, rb, xb, xf, i, k, 0);
+    if (i < k) bstep(R, T, acc, w, rb, xb, xf, i, k, 1); /* the last elements, with masked loads */
+    if (R == 4 && T == 4) {
+        sum_4x4(acc, out, os);
+        return;
     }
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) out[t * os + r] = hsum16(acc[r][t]);
@@ -108,8 +110,9 @@ static void mm_bf16(const uint8_t *w, uint64_t rb, int64_t nr, const float *x, c
 
 static void to_bf16(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i += 32) {
-        __m512bh v = load_f32_as_bf16(x, i, n);
-        if (i + 32 <= n) _mm512_storeu_si512((void *)(y + i), (__m512i)v);
+        const int tail = i + 32 > n;
+        __m512bh v = load_f32_as_bf16(x, i, n, tail);
+        if (!tail) _mm512_storeu_si512((void *)(y + i), (__m512i)v);
         else _mm512_mask_storeu_epi16(y + i, (__mmask32)((1ull << (n - i)) - 1), (__m512i)v);
     }
 }
