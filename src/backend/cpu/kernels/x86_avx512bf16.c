@@ -35,27 +35,33 @@ INLINE __m512bh load_f32_as_bf16(const float *p, int64_t i, int64_t n, int tail)
     return _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, p + i + 16), _mm512_maskz_loadu_ps(lo, p + i));
 }
 
+/* Activations are BF16 (bf16x, rounded by to_bf16) or floats rounded here; the flag is a constant
+ * in each product, so each gets a loop of its own. Token t of x, k elements a token: */
+INLINE const void *token(const void *x, const int bf16x, int64_t t, int64_t k) {
+    return bf16x ? (const void *)((const uint16_t *)x + t * k) : (const void *)((const float *)x + t * k);
+}
+
 /* Elements i .. i + 31 of R rows x T tokens into their accumulators. */
-INLINE void bstep(const int R, const int T, __m512 acc[BR][BT], const uint8_t *w, uint64_t rb, const uint16_t *xb,
-                  const float *xf, int64_t i, int64_t k, const int tail) {
+INLINE void bstep(const int R, const int T, __m512 acc[BR][BT], const uint8_t *w, uint64_t rb, const void *x,
+                  const int bf16x, int64_t i, int64_t k, const int tail) {
     __m512bh wv[BR];
     for (int r = 0; r < R; r++) wv[r] = load_bf16((const uint16_t *)(const void *)(w + r * rb), i, k, tail);
     for (int t = 0; t < T; t++) {
-        __m512bh xv = xb ? load_bf16(xb + t * k, i, k, tail) : load_f32_as_bf16(xf + t * k, i, k, tail);
+        __m512bh xv = bf16x ? load_bf16(token(x, 1, t, k), i, k, tail) : load_f32_as_bf16(token(x, 0, t, k), i, k, tail);
         for (int r = 0; r < R; r++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
     }
 }
 
-/* R rows x T tokens, activations as BF16 (xb) or as floats rounded here (xf): each output one
- * accumulator along the row in order, then its lanes summed, whatever the tile. */
-INLINE void btile(const int R, const int T, const uint8_t *w, uint64_t rb, const uint16_t *xb, const float *xf, int64_t k,
+/* R rows x T tokens: each output one accumulator along the row in order, then its lanes summed,
+ * whatever the tile. */
+INLINE void btile(const int R, const int T, const uint8_t *w, uint64_t rb, const void *x, const int bf16x, int64_t k,
                   float *out, int64_t os) {
     __m512 acc[BR][BT];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= k; i += 32) bstep(R, T, acc, w, rb, xb, xf, i, k, 0);
-    if (i < k) bstep(R, T, acc, w, rb, xb, xf, i, k, 1); /* the last elements, with masked loads */
+    for (; i + 32 <= k; i += 32) bstep(R, T, acc, w, rb, x, bf16x, i, k, 0);
+    if (i < k) bstep(R, T, acc, w, rb, x, bf16x, i, k, 1); /* the last elements, with masked loads */
     if (R == 4 && T == 4) {
         sum_4x4(acc, out, os);
         return;
@@ -64,48 +70,45 @@ INLINE void btile(const int R, const int T, const uint8_t *w, uint64_t rb, const
         for (int t = 0; t < T; t++) out[t * os + r] = hsum16(acc[r][t]);
 }
 
-INLINE void btile_rest(const int R, int64_t T, const uint8_t *w, uint64_t rb, const uint16_t *xb, const float *xf,
-                       int64_t k, float *out, int64_t os) {
+INLINE void btile_rest(const int R, int64_t T, const uint8_t *w, uint64_t rb, const void *x, const int bf16x, int64_t k,
+                       float *out, int64_t os) {
     switch (T) {
-    case 1: btile(R, 1, w, rb, xb, xf, k, out, os); break;
-    case 2: btile(R, 2, w, rb, xb, xf, k, out, os); break;
-    case 3: btile(R, 3, w, rb, xb, xf, k, out, os); break;
+    case 1: btile(R, 1, w, rb, x, bf16x, k, out, os); break;
+    case 2: btile(R, 2, w, rb, x, bf16x, k, out, os); break;
+    case 3: btile(R, 3, w, rb, x, bf16x, k, out, os); break;
     default: break;
     }
 }
 
-/* The tiles of a product; one of xb, xf is NULL. */
-INLINE void bmm(const uint8_t *w, uint64_t rb, int64_t nr, const uint16_t *xb, const float *xf, int64_t nt, int64_t k,
+INLINE void bmm(const uint8_t *w, uint64_t rb, int64_t nr, const void *x, const int bf16x, int64_t nt, int64_t k,
                 float *out, int64_t os) {
-#define XAT(t) (xb ? xb + (t) * k : NULL), (xf ? xf + (t) * k : NULL)
     if (nt < BT) {
         for (int64_t r = 0; r < nr; r++)
-            for (int64_t t = 0; t < nt; t++) btile(1, 1, w + r * rb, rb, XAT(t), k, out + t * os + r, os);
+            for (int64_t t = 0; t < nt; t++) btile(1, 1, w + r * rb, rb, token(x, bf16x, t, k), bf16x, k, out + t * os + r, os);
         return;
     }
     int64_t r = 0;
     for (; r + BR <= nr; r += BR) {
         int64_t t = 0;
-        for (; t + BT <= nt; t += BT) btile(BR, BT, w + r * rb, rb, XAT(t), k, out + t * os + r, os);
-        btile_rest(BR, nt - t, w + r * rb, rb, XAT(t), k, out + t * os + r, os);
+        for (; t + BT <= nt; t += BT) btile(BR, BT, w + r * rb, rb, token(x, bf16x, t, k), bf16x, k, out + t * os + r, os);
+        btile_rest(BR, nt - t, w + r * rb, rb, token(x, bf16x, t, k), bf16x, k, out + t * os + r, os);
     }
     for (; r < nr; r++) {
         int64_t t = 0;
-        for (; t + BT <= nt; t += BT) btile(1, BT, w + r * rb, rb, XAT(t), k, out + t * os + r, os);
-        btile_rest(1, nt - t, w + r * rb, rb, XAT(t), k, out + t * os + r, os);
+        for (; t + BT <= nt; t += BT) btile(1, BT, w + r * rb, rb, token(x, bf16x, t, k), bf16x, k, out + t * os + r, os);
+        btile_rest(1, nt - t, w + r * rb, rb, token(x, bf16x, t, k), bf16x, k, out + t * os + r, os);
     }
-#undef XAT
 }
 
 static void mm_bf16_bf16(const uint8_t *w, uint64_t rb, int64_t nr, const uint16_t *x, int64_t nt, int64_t k, float *out,
                          int64_t os) {
-    bmm(w, rb, nr, x, NULL, nt, k, out, os);
+    bmm(w, rb, nr, x, 1, nt, k, out, os);
 }
 
 static void mm_bf16(const uint8_t *w, uint64_t rb, int64_t nr, const float *x, const lli_q8 *xq, int64_t nt, int64_t k,
                     float *out, int64_t os) {
     (void)xq;
-    bmm(w, rb, nr, NULL, x, nt, k, out, os);
+    bmm(w, rb, nr, x, 0, nt, k, out, os);
 }
 
 static void to_bf16(const float *x, uint16_t *y, int64_t n) {
