@@ -80,10 +80,11 @@ static void check_quantize(const lli_kernels *kt, const lli_kernels *ref, const 
 }
 
 /* An activation as the BF16 products see it where the kernels round activations to BF16
- * (AVX512_BF16): to nearest, ties to even. */
+ * (AVX512_BF16): to nearest, ties to even, denormals to zero (as vcvtne2ps2bf16 does). */
 static float round_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
+    if (!(u & 0x7f800000u)) u &= 0x80000000u;
     u = (u + 0x7fff + (u >> 16 & 1)) & 0xffff0000u;
     memcpy(&f, &u, 4);
     return f;
@@ -188,6 +189,20 @@ int main(void) {
             back[i] = lli_f16_to_f32(h[i]);
             CHECK(f[i] == back[i], "%s: f16 to f32 of %04x", kt->name, h[i]);
             y[i] = y_ref[i] = x[200 + i];
+        }
+        if (kt->to_bf16) { /* BF16 rounding: ties both ways, denormals, the largest finite, a partial vector */
+            const float v[] = {1.00390625f, 1.01171875f, -1.00390625f, 1e-39f, -3e-40f, 1.17549435e-38f, 3.4028235e38f,
+                               0.0f, -0.0f, 1.0f / 3.0f, 65504.0f, -7.5e-20f};
+            const int nv = (int)(sizeof v / sizeof v[0]);
+            uint16_t b[sizeof v / sizeof v[0]];
+            kt->to_bf16(v, b, nv);
+            for (int i = 0; i < nv; i++) {
+                float f = round_bf16(v[i]);
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                CHECK(b[i] == (uint16_t)(u >> 16), "%s: to_bf16 of %g: %04x, want %04x", kt->name, (double)v[i], b[i],
+                      (unsigned)(u >> 16));
+            }
         }
         double d = 0;
         for (int i = 0; i < 100; i++) d += (double)x[100 + i] * back[i];

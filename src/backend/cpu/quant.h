@@ -49,8 +49,9 @@ typedef struct lli_kernels {
     void (*from_f16)(const uint16_t *x, float *y, int n);
     /* BF16 weights, where the CPU has AVX512_BF16 (avx512 level; NULL elsewhere): activations
      * rounded to BF16 once per product by to_bf16 (to nearest, ties to even), then multiplied as
-     * pairs of BF16 (mm_bf16_bf16: x holds nt rows of k BF16 values, k apart). mm[LLI_TT_BF16] at
-     * that level gives the same outputs bit for bit from float activations, rounding them itself. */
+     * pairs of BF16 (mm_bf16_bf16: x holds nt rows of k BF16 values, k apart); denormals, of
+     * activations and weights alike, count as zero, as the instructions take them. mm[LLI_TT_BF16]
+     * at that level gives the same outputs bit for bit from float activations, rounding them itself. */
     void (*to_bf16)(const float *x, uint16_t *y, int64_t n);
     void (*mm_bf16_bf16)(const uint8_t *w, uint64_t row_bytes, int64_t nr, const uint16_t *x, int64_t nt, int64_t k,
                          float *out, int64_t out_stride);

@@ -4,7 +4,7 @@
  * F32 FMA does, and the weights need no widening. Its other operand must be BF16 too, so the
  * activations are rounded to BF16 (to nearest, ties to even), as llama.cpp does for BF16 weights:
  * a relative change of at most 2^-9 per activation, for outputs whose weights carry no more
- * precision than that anyway. */
+ * precision than that anyway. Both instructions take denormals (below 2^-126) as zero. */
 #include <immintrin.h>
 #include <stdint.h>
 
