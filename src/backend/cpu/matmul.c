@@ -1,8 +1,9 @@
-/* The CPU backend's matrix product: activations quantized once per call (block types), then the
- * weight rows handed out in chunks to the pool's threads and multiplied by the kernel table's
- * product for the weight type (quant.h, kernels/). With enough tokens, block types take the
- * tiled path: the activations rearranged into tiles once per call, and each chunk of weight rows
- * unpacked once into its thread's scratch and multiplied by every tile. */
+/* The CPU backend's matrix product: activations quantized once per call (block types; rounded to
+ * BF16 for BF16 weights where the kernels multiply BF16 pairs), then the weight rows handed out in
+ * chunks to the pool's threads and multiplied by the kernel table's product for the weight type
+ * (quant.h, kernels/). With enough tokens, block types take the tiled path: the activations
+ * rearranged into tiles once per call, and each chunk of weight rows unpacked once into its
+ * thread's scratch and multiplied by every tile. */
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -20,7 +21,8 @@ typedef struct matmul_job {
     int64_t rows, in, n;
     const float *x;
     const lli_q8 *xq;
-    const void *xt; /* activation tiles, or NULL: no tiled path */
+    const void *xt;     /* activation tiles, or NULL: no tiled path */
+    const uint16_t *xb; /* the activations as BF16, for mm_bf16_bf16; else NULL */
     float *out;
 } matmul_job;
 
@@ -42,21 +44,28 @@ static void matmul_rows(int64_t r0, int64_t r1, int ith, void *arg) {
     }
     for (int64_t t0 = 0; t0 < j->n; t0 += 16) {
         int64_t nt = t0 + 16 < j->n ? 16 : j->n - t0;
-        j->k->mm[j->type](w, j->row_bytes, nr, j->x + t0 * j->in, j->xq ? j->xq + t0 * xs : NULL, nt, j->in,
-                          j->out + t0 * j->rows + r0, j->rows);
+        if (j->xb)
+            j->k->mm_bf16_bf16(w, j->row_bytes, nr, j->xb + t0 * j->in, nt, j->in, j->out + t0 * j->rows + r0, j->rows);
+        else
+            j->k->mm[j->type](w, j->row_bytes, nr, j->x + t0 * j->in, j->xq ? j->xq + t0 * xs : NULL, nt, j->in,
+                              j->out + t0 * j->rows + r0, j->rows);
     }
 }
 
 typedef struct quant_args {
     const lli_kernels *k;
     const float *x;
-    lli_q8 *xq;
+    lli_q8 *xq;   /* q8 blocks, */
+    uint16_t *xb; /* or BF16 values */
     int64_t in, n;
     int group;
 } quant_args;
 
 static void quant_rows(const quant_args *a, int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; t++) a->k->quantize(a->x + t * a->in, a->xq + t * (a->in / 32), a->in, a->group);
+    for (int64_t t = lo; t < hi; t++) {
+        if (a->xb) a->k->to_bf16(a->x + t * a->in, a->xb + t * a->in, a->in);
+        else a->k->quantize(a->x + t * a->in, a->xq + t * (a->in / 32), a->in, a->group);
+    }
 }
 
 static void quant_run(int64_t lo, int64_t hi, int ith, void *arg) {
@@ -64,13 +73,15 @@ static void quant_run(int64_t lo, int64_t hi, int ith, void *arg) {
     quant_rows(arg, lo, hi);
 }
 
-static uint64_t q8_bytes(int64_t n, int64_t in) { return ((uint64_t)(n * (in / 32 + 1)) * sizeof(lli_q8) + 63) & ~(uint64_t)63; }
+static uint64_t align64(uint64_t b) { return (b + 63) & ~(uint64_t)63; }
+static uint64_t q8_bytes(int64_t n, int64_t in) { return align64((uint64_t)(n * (in / 32 + 1)) * sizeof(lli_q8)); }
 
-/* The input quantized to 8-bit blocks of 32 (K-quant blocks of 256 read eight of them), once per
- * call, then its tiles. */
+/* The input quantized to 8-bit blocks of 32 (K-quant blocks of 256 read eight of them) and their
+ * tiles, or rounded to BF16 for BF16 weights where the kernels take it so, once per call. */
 uint64_t lli_cpu_matmul_scratch(int64_t n, int64_t in) {
     const lli_kernels *k = lli_cpu_kernels();
-    return q8_bytes(n, in) + (k->xt_bytes ? k->xt_bytes(n, in) : 0) + 64;
+    uint64_t q8 = q8_bytes(n, in) + (k->xt_bytes ? k->xt_bytes(n, in) : 0), bf16 = (uint64_t)(n * in) * sizeof(uint16_t);
+    return (q8 > bf16 ? q8 : bf16) + 64;
 }
 
 void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out, int64_t n, void *scratch) {
@@ -79,14 +90,17 @@ void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out,
     const int64_t in = w->ne[0], rows = w->ne[1];
     const int floats = type == LLI_TT_F32 || type == LLI_TT_F16 || type == LLI_TT_BF16;
     const int nth = lli_pool_size(exec);
+    void *buf = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     lli_q8 *xq = NULL;
+    uint16_t *xb = NULL;
     void *xt = NULL;
-    if (!floats) { /* block types: rows are whole blocks of 32 or 256 */
-        xq = (lli_q8 *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-        quant_args q = {k, x, xq, in, n, lli_cpu_act_group(type)};
+    if (type == LLI_TT_BF16 && k->mm_bf16_bf16) xb = buf;
+    if (!floats || xb) { /* q8 blocks for block types (rows are whole blocks of 32 or 256), or BF16 */
+        if (!xb) xq = buf;
+        quant_args q = {k, x, xq, xb, in, n, lli_cpu_act_group(type)};
         if (n * in < 32768 || nth == 1) quant_rows(&q, 0, n);
         else lli_pool_for(exec, n, 0, quant_run, &q);
-        if (k->mm_tiles[type] && n >= LLI_TILE_MIN_TOKENS) {
+        if (xq && k->mm_tiles[type] && n >= LLI_TILE_MIN_TOKENS) {
             xt = (uint8_t *)xq + q8_bytes(n, in);
             k->tile_acts(xq, n, in, xt);
         }
@@ -100,7 +114,7 @@ void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out,
     if (chunk > cap) chunk = cap;
     chunk = (chunk + 7) / 8 * 8;
     if (chunk < 8) chunk = 8;
-    matmul_job j = {k, type, exec, w->data, row_bytes, rows, in, n, x, xq, xt, out};
+    matmul_job j = {k, type, exec, w->data, row_bytes, rows, in, n, x, xq, xt, xb, out};
     if (nth > 1 && rows > chunk) {
         lli_pool_for(exec, rows, chunk, matmul_rows, &j);
         return;

@@ -326,8 +326,9 @@ const char *lli_cpu_level_name(int level) {
 /* The CPU's features from cpuid, and the operating system's saving of the wide registers from
  * xgetbv: an instruction set is usable only with both. (Read directly: clang 14's
  * __builtin_cpu_supports does not know every name GCC's does.) */
-static int detect_level(void) {
+static int detect_level(int *bf16) {
     unsigned a, b, c, d;
+    *bf16 = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return LLI_CPU_SCALAR;
     int fma = c >> 12 & 1, osxsave = c >> 27 & 1, avx = c >> 28 & 1, f16c = c >> 29 & 1;
     if (!osxsave || !avx) return LLI_CPU_SCALAR;
@@ -337,11 +338,19 @@ static int detect_level(void) {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return LLI_CPU_SCALAR;
     int avx2 = b >> 5 & 1, f = b >> 16 & 1, bw = b >> 30 & 1, vl = b >> 31 & 1, vnni = c >> 11 & 1;
     if (!avx2 || !fma || !f16c) return LLI_CPU_SCALAR;
-    if (f && bw && vl && vnni && (xlo & 0xe0) == 0xe0) return LLI_CPU_AVX512; /* opmask and ZMM state */
-    return LLI_CPU_AVX2;
+    if (!(f && bw && vl && vnni && (xlo & 0xe0) == 0xe0)) return LLI_CPU_AVX2; /* opmask and ZMM state */
+#ifdef LLI_KERNELS_AVX512BF16
+    /* AVX512_BF16: leaf 7, subleaf 1 (present where subleaf 0 says so in EAX), EAX bit 5 */
+    unsigned max_sub = a;
+    if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) *bf16 = a >> 5 & 1;
+#endif
+    return LLI_CPU_AVX512;
 }
 #else
-static int detect_level(void) { return LLI_CPU_SCALAR; }
+static int detect_level(int *bf16) {
+    *bf16 = 0;
+    return LLI_CPU_SCALAR;
+}
 #endif
 
 static lli_kernels g_tables[LLI_CPU_LEVELS];
@@ -358,7 +367,8 @@ static void choose(void) {
     s->mm[LLI_TT_Q3_K] = mm_ref_q3_k, s->mm[LLI_TT_Q4_K] = mm_ref_q4_k, s->mm[LLI_TT_Q5_K] = mm_ref_q5_k;
     s->mm[LLI_TT_Q6_K] = mm_ref_q6_k;
     s->dot_f16 = dot_f32_f16_ref, s->axpy_f16 = axpy_f16_ref, s->to_f16 = to_f16_ref, s->from_f16 = from_f16_ref;
-    g_best = detect_level();
+    int bf16;
+    g_best = detect_level(&bf16);
     /* Each level starts from the one below, so that a type without a kernel of its own there
      * keeps the lower level's. */
     for (int l = LLI_CPU_SCALAR + 1; l <= g_best; l++) {
@@ -367,6 +377,9 @@ static void choose(void) {
 #ifdef LLI_X86
         if (l == LLI_CPU_AVX2) lli_kernels_fill_avx2(&g_tables[l]);
         if (l == LLI_CPU_AVX512) lli_kernels_fill_avx512(&g_tables[l]);
+#ifdef LLI_KERNELS_AVX512BF16
+        if (l == LLI_CPU_AVX512 && bf16) lli_kernels_fill_avx512bf16(&g_tables[l]);
+#endif
 #endif
     }
     for (int l = 0; l < LLI_CPU_LEVELS; l++) g_tables[l].name = k_level_names[l];

@@ -26,7 +26,8 @@ int lli_cpu_type_supported(int type);
 void lli_dequant_row(int type, const void *row, float *out, int64_t n);
 
 /* ISA levels, each including the ones before: scalar (portable C), avx2 (AVX2, FMA, F16C) and
- * avx512 (AVX-512 F, BW, VL with VNNI). */
+ * avx512 (AVX-512 F, BW, VL with VNNI; and where the CPU has AVX512_BF16, BF16 products with it,
+ * see to_bf16 below). */
 enum { LLI_CPU_SCALAR, LLI_CPU_AVX2, LLI_CPU_AVX512, LLI_CPU_LEVELS };
 
 /* out[t * out_stride + r] = row r . activation t for nr weight rows (row_bytes apart, starting at
@@ -65,6 +66,14 @@ typedef struct lli_kernels {
     void (*axpy_f16)(float *y, float w, const uint16_t *x, int n); /* y += w * x */
     void (*to_f16)(const float *x, uint16_t *y, int n);
     void (*from_f16)(const uint16_t *x, float *y, int n);
+    /* BF16 weights, where the CPU has AVX512_BF16 (avx512 level; NULL elsewhere): activations
+     * rounded to BF16 once per product by to_bf16 (to nearest, ties to even), then multiplied as
+     * pairs of BF16 (mm_bf16_bf16: x holds nt rows of k BF16 values, k apart); denormals, of
+     * activations and weights alike, count as zero, as the instructions take them. mm[LLI_TT_BF16]
+     * at that level gives the same outputs bit for bit from float activations, rounding them itself. */
+    void (*to_bf16)(const float *x, uint16_t *y, int64_t n);
+    void (*mm_bf16_bf16)(const uint8_t *w, uint64_t row_bytes, int64_t nr, const uint16_t *x, int64_t nt, int64_t k,
+                         float *out, int64_t out_stride);
 } lli_kernels;
 
 /* The table in use: the highest level this CPU has, capped by the environment variable
@@ -113,5 +122,6 @@ int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t 
 /* Filled by kernels/x86_*.c for their level. */
 void lli_kernels_fill_avx2(lli_kernels *k);
 void lli_kernels_fill_avx512(lli_kernels *k);
+void lli_kernels_fill_avx512bf16(lli_kernels *k);
 
 #endif

@@ -48,12 +48,8 @@ typedef __m512 VF;
 #define vf_load_bf16(p) \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
 
-/* The 16 lanes folded to 8, then the AVX2 level's sum of 8. */
-static inline __attribute__((always_inline)) float hsum16(__m512 v);
+#include "x86_avx512_sums.h"
 #define vf_hsum hsum16
+#define vf_sum_4x4 sum_4x4
 
 #include "x86.inc"
-
-static inline __attribute__((always_inline)) float hsum16(__m512 v) {
-    return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
-}
