@@ -184,8 +184,8 @@ int main(void) {
             /* float types: a length that is not a multiple of any vector width */
             if (is_float(type)) check_product(kt, type, 5, nt, 776, 1, 1.0f, x, xq);
         }
-        /* A K-quant row longer than the decode product's buffer of half sums (8192 blocks of 32),
-         * which it then takes in pieces. */
+        /* K-quant and Q8_0 rows longer than the decode products' buffers of activation sums
+         * (8192 and 4096 blocks of 32), which they then take in pieces. */
         {
             const int64_t kl = 8192 * 32 + 256;
             float *xl = malloc((size_t)kl * sizeof *xl);
@@ -193,6 +193,8 @@ int main(void) {
             for (int64_t i = 0; i < kl; i++) xl[i] = frand();
             kt->quantize(xl, ql, kl, 256);
             check_product(kt, LLI_TT_Q4_K, 2, 1, kl, 0, 0.05f, xl, ql);
+            kt->quantize(xl, ql, kl, 32);
+            check_product(kt, LLI_TT_Q8_0, 2, 1, kl, 0, 0.05f, xl, ql);
             free(xl), free(ql);
         }
         /* F16 rows: conversion matches the reference bit for bit, dot / axpy agree with float64. */
