@@ -20,7 +20,11 @@ IDS = [1, 17, 523, 2048, 99, 7, 3001, 450]
 # is that quantization). Float weights (F32/F16/BF16) meet float activations.
 CASES = [
     ("mistral_7b", ["--preset", "mistral_7b", "--layers", "1", "--type", "q4_k_m", "--sliding-window", "3"], 3e-2),
-    ("magistral_small", ["--preset", "magistral_small", "--layers", "1", "--type", "q6_k", "--tied"], 3e-2),
+    # K-quants meet activations with one 8-bit scale per 256 elements, as llama.cpp's q8_K: on this
+    # model's last four positions that moves the compared logits by 2.0-7.6% of the largest
+    # (llama.cpp's own logits, same file and entries: 1.9-7.9%; with a scale per 32, before, ours
+    # stayed under 3%).
+    ("magistral_small", ["--preset", "magistral_small", "--layers", "1", "--type", "q6_k", "--tied"], 1e-1),
     ("qwen3_0.6b", ["--preset", "qwen3_0.6b", "--layers", "2", "--type", "q4_0"], 3e-2),
     ("qwen2_0.5b", ["--preset", "qwen2_0.5b", "--layers", "2", "--type", "q5_1"], 3e-2),
     ("llama_q2_k", ["--arch", "llama", "--n-embd", "512", "--n-ff", "1024", "--n-head", "8", "--n-head-kv", "4",
