@@ -185,7 +185,7 @@ int main(void) {
             if (is_float(type)) check_product(kt, type, 5, nt, 776, 1, 1.0f, x, xq);
         }
         /* K-quant and Q8_0 rows longer than the decode products' buffers of activation sums
-         * (8192 and 4096 blocks of 32), which they then take in pieces. */
+         * (2048 blocks of 32), which they then take in pieces. */
         {
             const int64_t kl = 8192 * 32 + 256;
             float *xl = malloc((size_t)kl * sizeof *xl);
