@@ -6,8 +6,10 @@
  *
  * TYPE is a name (q4_k, q8_0, f16, ...); ROWS x K weights of random values from the generator of
  * lli-mkgguf; TOKENS activation rows (1: the decode product; 4 and more: the tiled prefill where
- * the level has one). Rows far beyond the caches (e.g. 32000 x 1024) measure the stream from
- * memory, a few hundred the kernel itself. LLI_CPU caps the level, as everywhere. Prints the time
+ * the level has one). Weights several times the last-level cache measure the stream from memory
+ * (this machine's L3 is 32 MiB: 131072 x 1024 Q4_K is 74 MiB, while 32000 x 1024 is 18 MiB and
+ * streams from L3, which flattered an eight-row decode that lost in the model); a few hundred
+ * rows measure the kernel itself. LLI_CPU caps the level, as everywhere. Prints the time
  * per product, the weight bytes per second and the multiply-adds per second (best of REPS,
  * default chosen for about a second). */
 #include <stdio.h>
