@@ -100,7 +100,7 @@ void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out,
         quant_args q = {k, x, xq, xb, in, n, lli_cpu_act_group(type)};
         if (n * in < 32768 || nth == 1) quant_rows(&q, 0, n);
         else lli_pool_for(exec, n, 0, quant_run, &q);
-        if (xq && k->mm_tiles[type] && n >= LLI_TILE_MIN_TOKENS) {
+        if (xq && lli_cpu_takes_tiles(k, type, n)) {
             xt = (uint8_t *)xq + q8_bytes(n, in);
             k->tile_acts(xq, n, in, xt);
         }

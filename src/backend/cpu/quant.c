@@ -226,7 +226,7 @@ int lli_cpu_act_group(int type) {
 
 int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, const lli_q8 *xq,
                     int64_t nt, int64_t k, float *out, int64_t out_stride) {
-    if (!kt->mm_tiles[type] || nt < LLI_TILE_MIN_TOKENS) {
+    if (!lli_cpu_takes_tiles(kt, type, nt)) {
         kt->mm[type](w, row_bytes, nr, NULL, xq, nt, k, out, out_stride);
         return 0;
     }

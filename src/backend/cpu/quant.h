@@ -44,7 +44,7 @@ typedef void (*lli_mm_fn)(const uint8_t *w, uint64_t row_bytes, int64_t nr, cons
 int lli_cpu_act_group(int type);
 
 /* The prefill path of the block types (levels that have one): the activations of nt tokens are
- * rearranged once per product into tiles of tile_tokens tokens (tile_acts, into xt_bytes), and
+ * rearranged once per product into tiles of a few tokens (tile_acts, into xt_bytes), and
  * each chunk of weight rows is unpacked to bytes and integer scales (into unpacked_bytes) and
  * multiplied by every tile (mm_tiles). Each output is the same, bit for bit, as mm's. */
 #define LLI_TILE_MIN_TOKENS 4 /* fewer tokens take mm, which streams the weights once per token */
@@ -57,7 +57,6 @@ typedef struct lli_kernels {
     void (*quantize)(const float *x, lli_q8 *out, int64_t n, int group); /* n, group multiples of 32 */
     lli_mm_fn mm[LLI_MM_TYPES];                                          /* NULL: type not supported */
     lli_mm_tiles_fn mm_tiles[LLI_MM_TYPES];                              /* NULL: mm does all */
-    int tile_tokens;
     uint64_t (*xt_bytes)(int64_t nt, int64_t k);
     void (*tile_acts)(const lli_q8 *xq, int64_t nt, int64_t k, void *xt);
     uint64_t (*unpacked_bytes)(int type, int64_t nr, int64_t k);
@@ -118,6 +117,11 @@ static inline void lli_q3_k_scales(const uint8_t *s, int8_t out[16]) {
  * matmul.c does for one chunk, with its own scratch (tests). 0, or -1 when memory runs out. */
 int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, const lli_q8 *xq,
                     int64_t nt, int64_t k, float *out, int64_t out_stride);
+
+/* 1 if a product of nt tokens with type's weights takes kt's tiled path (mm_tiles), 0 if mm. */
+static inline int lli_cpu_takes_tiles(const lli_kernels *kt, int type, int64_t nt) {
+    return kt->mm_tiles[type] && nt >= LLI_TILE_MIN_TOKENS;
+}
 
 /* Filled by kernels/x86_*.c for their level. */
 void lli_kernels_fill_avx2(lli_kernels *k);
