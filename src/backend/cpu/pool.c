@@ -165,17 +165,17 @@ void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn
         fn(0, n_items, 0, arg);
         return;
     }
-    const int64_t start = now_ns();
-    if (start < p->solo_until) {
-        for (int64_t lo = 0; lo < n_items; lo += grain) fn(lo, lo + grain < n_items ? lo + grain : n_items, 0, arg);
-        return;
-    }
     p->fn = fn;
     p->arg = arg;
     p->n_items = n_items;
     p->grain = grain;
     p->n_chunks = n_chunks;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    const int64_t start = now_ns();
+    if (start < p->solo_until) { /* the job is not published: the workers sleep on */
+        run_chunks(p, 0);
+        return;
+    }
     atomic_store(&p->state, (uint64_t)++p->gen << 32); /* open, nobody inside; publishes the fields */
     if (atomic_load(&p->sleeping) > 0) {
         pthread_mutex_lock(&p->lock);
