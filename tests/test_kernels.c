@@ -151,7 +151,7 @@ static void check_product(const lli_kernels *kt, int type, int64_t nr, int64_t n
 }
 
 int main(void) {
-    const int64_t k = 768, nt = 21, kmax = 800;
+    const int64_t k = 768, nt = 21, kmax = 1024;
     float *x = malloc((size_t)(nt * kmax) * sizeof *x);
     lli_q8 *xq = malloc((size_t)(nt * kmax / 32) * sizeof *xq);
     const lli_kernels *ref = lli_cpu_kernels_at(LLI_CPU_SCALAR);
@@ -181,8 +181,20 @@ int main(void) {
             check_product(kt, type, 9, 5, k, 1, 1e3f, x, xq);
             check_product(kt, type, 3, 6, k, 1, 1e-3f, x, xq);
             check_product(kt, type, 1, 1, k, 1, 1.0f, x, xq);
+            /* the decode path over several rows (fewer than four tokens), against one row alone */
+            check_product(kt, type, 9, 2, k, 0, 0.05f, x, xq);
             /* float types: a length that is not a multiple of any vector width */
             if (is_float(type)) check_product(kt, type, 5, nt, 776, 1, 1.0f, x, xq);
+        }
+        /* K-quant rows of one, two and four super-blocks, which decode several rows to a vector */
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            const int type = k_types[ti];
+            if (lli_ttype_by_id(type)->block != 256) continue;
+            for (int64_t ks = 256; ks <= 1024; ks *= 2) {
+                kt->quantize(x, xq, nt * ks, 256);
+                check_product(kt, type, 11, 3, ks, 0, 0.05f, x, xq);
+                check_product(kt, type, 5, nt, ks, 1, 1.0f, x, xq);
+            }
         }
         /* K-quant and Q8_0 rows longer than the decode products' buffers of activation sums
          * (2048 blocks of 32), which they then take in pieces. */
