@@ -44,7 +44,7 @@ extern "C" {
 /** @brief Major version of the library release. */
 #define LLI_VERSION_MAJOR 1
 /** @brief Minor version of the library release. */
-#define LLI_VERSION_MINOR 1
+#define LLI_VERSION_MINOR 2
 /** @brief Patch version of the library release. */
 #define LLI_VERSION_PATCH 0
 
@@ -241,6 +241,23 @@ LLI_API lli_status lli_model_params_set_layer_range(lli_model_params *params, in
  * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
  */
 LLI_API lli_status lli_model_params_set_vocab_only(lli_model_params *params, int vocab_only);
+
+/**
+ * @brief Use uncompressed fragments in place, from the page cache, instead of copying them.
+ *
+ * By default (0) the CPU backend copies every weight fragment into memory of its own, in huge
+ * pages where the system grants them (Linux transparent huge pages, "madvise" or "always"): decode
+ * reads every weight once per token, and from 4 KiB pages of the page cache it ran up to a quarter
+ * slower (docs/benchmarks.md). Non-zero maps raw fragments and uses them where they lie: the load
+ * then costs no copy and no memory beyond the page cache, which processes loading the same model
+ * share. Compressed fragments are always decompressed into the backend's memory, and a GPU
+ * backend always copies; this setting changes neither.
+ * Added in release 1.2.
+ * @param params   The parameters.
+ * @param in_place Non-zero to use raw fragments in place.
+ * @return ::LLI_OK or ::LLI_E_INVALID_ARG.
+ */
+LLI_API lli_status lli_model_params_set_in_place(lli_model_params *params, int in_place);
 
 /**
  * @brief Report progress while loading, in bytes of fragments processed.

@@ -1,5 +1,6 @@
 /* Converting, loading and verifying model directories, and every kind of damage to them.
  * usage: test_model TINY.gguf TINY_OTHER_SEED.gguf TINY_QWEN3.gguf VOCAB_ONLY.gguf */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,48 @@ static void test_good_model(void) {
     lli_model_free(z);
     CHECK(lli_model_verify(g_raw, 2, NULL, NULL) == LLI_OK, "verify raw: %s", lli_last_error());
     CHECK(lli_model_verify(g_zstd, 1, NULL, NULL) == LLI_OK, "verify zstd: %s", lli_last_error());
+}
+
+/* The logits of a short prompt (vocab 320) from the model at dir, loaded with the given in_place. */
+static int prompt_logits(const char *dir, int in_place, float *out) {
+    lli_model_params *p = NULL;
+    lli_model *m = NULL;
+    lli_kv_cache *kv = NULL;
+    lli_context *ctx = NULL;
+    lli_batch *b = NULL;
+    lli_seq_id s = 0;
+    const float *l = NULL;
+    lli_status st = lli_model_params_create(&p);
+    if (!st) st = lli_model_params_set_in_place(p, in_place);
+    if (!st) st = lli_model_load(dir, p, &m);
+    if (!st) st = lli_kv_cache_create(m, NULL, &kv);
+    if (!st) st = lli_context_create(m, kv, NULL, &ctx);
+    if (!st) st = lli_batch_create(8, &b);
+    if (!st) st = lli_kv_seq_create(kv, &s);
+    for (int i = 0; !st && i < 5; i++) st = lli_batch_add(b, 7 + 31 * i, s, i, i == 4);
+    if (!st) st = lli_decode(ctx, b);
+    if (!st) st = lli_get_logits(ctx, 4, &l);
+    if (!st) memcpy(out, l, 320 * sizeof *out);
+    CHECK(st == LLI_OK, "%s, in_place %d: %s", dir, in_place, lli_last_error());
+    lli_batch_free(b);
+    lli_context_free(ctx);
+    lli_kv_cache_free(kv);
+    lli_model_free(m);
+    lli_model_params_free(p);
+    return st == LLI_OK;
+}
+
+/* Raw fragments copied into the backend's memory (the default) or used in place, and zstd ones
+ * decompressed: the same weights, so the same logits, bit for bit. */
+static void test_in_place(void) {
+    float copied[320], mapped[320], unpacked[320];
+    CHECK_FAILS(lli_model_params_set_in_place(NULL, 1), LLI_E_INVALID_ARG, "params");
+    if (!prompt_logits(g_raw, 0, copied) || !prompt_logits(g_raw, 1, mapped) || !prompt_logits(g_zstd, 1, unpacked)) return;
+    CHECK(!memcmp(copied, mapped, sizeof copied), "logits differ between copied and in-place fragments");
+    CHECK(!memcmp(copied, unpacked, sizeof copied), "logits differ between raw and zstd fragments");
+    int finite = 1;
+    for (int i = 0; i < 320; i++) finite &= isfinite(copied[i]) && copied[i] != 0;
+    CHECK(finite, "logits not finite and non-zero");
 }
 
 static void test_arch_and_ranges(void) {
@@ -384,6 +427,7 @@ int main(int argc, char **argv) {
     CHECK(convert(g_tiny, g_zstd, LLI_COMPRESS_ZSTD) == LLI_OK, "convert zstd: %s", lli_last_error());
     if (check_failed) return check_summary();
     test_good_model();
+    test_in_place();
     test_arch_and_ranges();
     test_vocab_only_gguf();
     test_damaged_fragments();

@@ -35,7 +35,10 @@ static int needs_fragment(const lli_model *m, const lli_mf_fragment *f) {
 }
 
 /* Place one fragment's payload where the backend wants it. The tokenizer always stays in host
- * memory: it is read by the CPU whatever the backend. */
+ * memory: it is read by the CPU whatever the backend. A raw fragment of a host backend is used
+ * where it is mapped when the application asked for that (lli_model_params_set_in_place), and
+ * the tokenizer's always (it is read once, at load); other raw fragments are copied into the
+ * backend's own memory, which for the CPU backend means huge pages (backend_cpu.c). */
 static lli_status place_fragment(load_state *s, int64_t index) {
     lli_model *m = s->model;
     const lli_mf_fragment *f = &m->mf->fragments[index];
@@ -46,7 +49,7 @@ static lli_status place_fragment(load_state *s, int64_t index) {
     lli_status st = lli_frag_map_open(s->dir, m->mf, index, s->params->verify, &s->progress, &map);
     if (st) return st;
     if (!s->params->verify) lli_progress_add(&s->progress, f->size);
-    if (f->compression == LLI_COMPRESS_NONE && host) {
+    if (f->compression == LLI_COMPRESS_NONE && host && (s->params->in_place || f->kind == LLI_FRAG_TOKENIZER)) {
         lf->map = map; /* used in place: no copy at all */
         lf->payload = lli_frag_raw_payload(&map);
         return LLI_OK;

@@ -88,6 +88,12 @@ lli_status lli_model_params_set_vocab_only(lli_model_params *p, int vocab_only) 
     return LLI_OK;
 }
 
+lli_status lli_model_params_set_in_place(lli_model_params *p, int in_place) {
+    NEED(p, "params");
+    p->in_place = in_place != 0;
+    return LLI_OK;
+}
+
 lli_status lli_model_params_set_progress(lli_model_params *p, lli_progress_fn fn, void *user) {
     NEED(p, "params");
     p->progress = fn;

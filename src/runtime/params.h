@@ -11,6 +11,7 @@ struct lli_model_params {
     char *expected_arch;
     int layer_first, layer_last; /* last = -1: all */
     int vocab_only;
+    int in_place; /* raw fragments used from the page cache rather than copied */
     lli_progress_fn progress;
     void *progress_user;
 };

@@ -56,7 +56,7 @@ static lli_status run_once(lli_model *m, int threads, int n_prompt, int n_gen, d
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *cache_dir = NULL;
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 5, backend = 2, json = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 5, backend = 2, json = 0, in_place = 0;
     const tool_option opts[] = {
         {"-m, --model", OPT_STRING, &dir, "MODEL", TOOL_MODEL_HELP},
         {"-p, --n-prompt", OPT_INT, &n_prompt, "N", "prompt tokens processed in one step (ppN), 0 to 1000000; 0 skips "
@@ -69,6 +69,8 @@ int main(int argc, char **argv) {
          .choices = "md|json"},
         {"--backend", OPT_CHOICE, &backend, "cpu|cuda|auto", TOOL_BACKEND_HELP, .choices = TOOL_BACKEND_CHOICES},
         {"--cache-dir", OPT_STRING, &cache_dir, "DIR", TOOL_CACHE_HELP},
+        {"--in-place", OPT_FLAG, &in_place, NULL, "use uncompressed fragments where they are mapped, from the page cache, "
+         "instead of copying them into huge pages (lli_model_params_set_in_place)", .flag_value = 1},
     };
     const tool_spec spec = {TOOL, "-m MODEL [OPTION]...",
                             "Measure prompt processing (ppN) and generation (tgN) speed in tokens per second, like "
@@ -83,6 +85,7 @@ int main(int argc, char **argv) {
     lli_model_params *mp = NULL;
     lli_status st = lli_model_params_create(&mp);
     if (!st) st = lli_model_params_set_backend(mp, tool_backend(backend));
+    if (!st) st = lli_model_params_set_in_place(mp, in_place);
     if (st) tool_fail(TOOL, "model parameters", st);
     else st = tool_load_model(TOOL, dir, cache_dir, mp, 1, &m, NULL);
     lli_model_params_free(mp);

@@ -142,6 +142,15 @@ def test_verify_and_compression(model_dirs):
         assert a.tensors() == b.tensors()
 
 
+def test_in_place_generates_the_same_text(model_dirs):
+    raw, _ = model_dirs
+    texts = []
+    for in_place in (False, True):
+        with llminfer.Model.load(raw, in_place=in_place) as m:
+            texts.append("".join(m.generate("The capital of France is", max_tokens=12)))
+    assert texts[0] and texts[0] == texts[1]
+
+
 def test_bad_arguments(model_dir, tmp_path):
     with pytest.raises(ValueError):
         llminfer.Model.load(model_dir, backend="tpu")

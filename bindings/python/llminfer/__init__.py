@@ -100,10 +100,11 @@ class Model(_Handle):
     def load(cls, path, *, backend: str = "auto", threads: int = 0, verify: bool = True,
              expected_arch: Optional[str] = None, layer_range: Optional[Tuple[int, int]] = None,
              vocab_only: bool = False, progress: Optional[Callable[[int, int], Optional[bool]]] = None,
-             cache_dir: Optional[str] = None) -> "Model":
+             cache_dir: Optional[str] = None, in_place: bool = False) -> "Model":
         """Load a fragment model directory, or a GGUF file (converted once into a cache directory,
         `cache_dir` or $XDG_CACHE_HOME/llminfer, and loaded from there after: lli_model_load_gguf),
-        verifying every fragment unless `verify` is False.
+        verifying every fragment unless `verify` is False. `in_place` uses uncompressed fragments
+        from the page cache instead of copying them (lli_model_params_set_in_place).
 
         `progress(done, total)` gets bytes processed; returning False cancels (CancelledError)."""
         if backend not in _BACKENDS:
@@ -120,6 +121,7 @@ class Model(_Handle):
             if layer_range is not None:
                 _check(_L.lli_model_params_set_layer_range(params, int(layer_range[0]), int(layer_range[1])))
             _check(_L.lli_model_params_set_vocab_only(params, int(bool(vocab_only))))
+            _check(_L.lli_model_params_set_in_place(params, int(bool(in_place))))
             _check(_L.lli_model_params_set_progress(params, prog.c_fn, None))
             handle = ctypes.c_void_p()
             if os.path.isfile(path):  # a GGUF file: the library converts and caches it

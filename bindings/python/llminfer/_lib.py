@@ -30,6 +30,7 @@ _SIGNATURES = {
     "lli_model_params_set_expected_arch": (c_status, [_P, ctypes.c_char_p]),
     "lli_model_params_set_layer_range": (c_status, [_P, ctypes.c_int, ctypes.c_int]),
     "lli_model_params_set_vocab_only": (c_status, [_P, ctypes.c_int]),
+    "lli_model_params_set_in_place": (c_status, [_P, ctypes.c_int]),
     "lli_model_params_set_progress": (c_status, [_P, PROGRESS_FN, _P]),
     "lli_model_load": (c_status, [ctypes.c_char_p, _P, _PP]),
     "lli_gguf_cache_entry": (c_status, [ctypes.c_char_p, ctypes.c_char_p, _P, ctypes.c_char_p, ctypes.c_size_t, _SIZEP]),

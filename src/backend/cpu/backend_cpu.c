@@ -1,7 +1,8 @@
-/* The CPU backend. Tensors live in host memory: memory-mapped raw fragments are used in place,
- * decompressed ones in 64-byte-aligned buffers (wide enough for AVX-512 loads). */
+/* The CPU backend. Tensors live in host memory: in buffers of the backend's own (decompressed or
+ * copied fragments), or, where the application asks for it, in raw fragments mapped in place. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/pool.h"
@@ -10,10 +11,24 @@
 
 extern const lli_compute_ops lli_cpu_compute_ops;
 
+/* Buffers of 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages (Linux
+ * grants them with the "madvise" setting, the common default): decode streams every weight once
+ * per token, and with 4 KiB pages each page of it costs a TLB miss, dear in a virtual machine
+ * (two levels of page tables to walk). Smaller buffers keep 64-byte alignment (wide enough for
+ * AVX-512 loads), not to waste most of a huge page. */
 static lli_status cpu_alloc(lli_backend *be, uint64_t bytes, void **out) {
     (void)be;
+    const size_t huge = (size_t)2 << 20;
     size_t n = (size_t)((bytes + 63) & ~(uint64_t)63);
-    *out = aligned_alloc(64, n ? n : 64);
+    if (n >= huge) {
+        /* not rounded up to whole huge pages: the tail past the last one takes small pages */
+        if (posix_memalign(out, huge, n)) *out = NULL;
+#ifdef MADV_HUGEPAGE
+        if (*out) madvise(*out, n, MADV_HUGEPAGE); /* advice only: 4 KiB pages if refused */
+#endif
+    } else {
+        *out = aligned_alloc(64, n ? n : 64);
+    }
     if (!*out) return lli_fail(LLI_E_NOMEM, "cannot allocate %llu bytes of host memory", (unsigned long long)bytes);
     return LLI_OK;
 }
