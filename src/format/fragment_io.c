@@ -67,8 +67,11 @@ lli_status lli_frag_map_open(const char *dir, const lli_manifest *m, int64_t ind
     close(fd);
     if (base == MAP_FAILED)
         return lli_fail(lli_errno_status(err), "fragment %s: cannot map %s: %s", f->name, path, strerror(err));
-    /* The whole file is about to be read once, front to back. */
-    madvise(base, (size_t)f->size, MADV_SEQUENTIAL | MADV_WILLNEED);
+    /* The whole file is about to be read: start reading it now. Not MADV_SEQUENTIAL (this said
+     * MADV_SEQUENTIAL | MADV_WILLNEED, whose number is MADV_WILLNEED's: madvise takes one piece of
+     * advice): a fragment used in place is read again at every token, and sequential advice
+     * lets the kernel drop pages soon after they were read. */
+    madvise(base, (size_t)f->size, MADV_WILLNEED);
     if (verify) st = hash_check(f, base, (size_t)f->size, pr);
     if (st != LLI_OK) {
         munmap(base, (size_t)f->size);
