@@ -48,18 +48,31 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < nt * k; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     const lli_kernels *kt = lli_cpu_kernels();
     if (!floats && k % 32 == 0) kt->quantize(x, xq, nt * k, lli_cpu_act_group(type));
+    /* The tiled path as matmul.c runs it on one thread: activation tiles once, then chunks of
+     * rows of at most 256 KiB unpacked through one reused buffer (a buffer allocated per call
+     * would add its page faults to every product). */
+    const int tiles = !floats && lli_cpu_takes_tiles(kt, type, nt);
+    int64_t chunk = tiles ? (int64_t)(256 * 1024 / (kt->unpacked_bytes(type, 8, k) / 8)) / 8 * 8 : nr;
+    if (chunk < 8) chunk = 8;
+    void *xt = tiles ? aligned_alloc(64, (size_t)kt->xt_bytes(nt, k)) : NULL;
+    void *un = tiles ? aligned_alloc(64, (size_t)kt->unpacked_bytes(type, chunk, k)) : NULL;
+    if (tiles && (!xt || !un)) return 1;
     const double macs = (double)nr * (double)k * (double)nt;
     int reps = argc > 5 ? atoi(argv[5]) : (int)(2e9 / macs) + 1;
     double best = 1e30;
     for (int r = 0; r < (reps < 3 ? 3 : reps); r++) {
         double t0 = now();
         if (floats) kt->mm[type](w, rb, nr, x, NULL, nt, k, out, nr);
-        else if (lli_cpu_product(kt, type, w, rb, nr, xq, nt, k, out, nr)) return 1;
+        else if (tiles) {
+            kt->tile_acts(xq, nt, k, xt);
+            for (int64_t r0 = 0; r0 < nr; r0 += chunk)
+                kt->mm_tiles[type](w + (uint64_t)r0 * rb, rb, nr - r0 < chunk ? nr - r0 : chunk, xt, nt, k, out + r0, nr, un);
+        } else if (lli_cpu_product(kt, type, w, rb, nr, xq, nt, k, out, nr)) return 1;
         double t = now() - t0;
         if (t < best) best = t;
     }
     printf("%s %s %lldx%lld, %lld token(s): %.3f ms, %.2f GB/s of weights, %.1f GMAC/s\n", kt->name, ti->name,
            (long long)nr, (long long)k, (long long)nt, best * 1e3, (double)(rb * (uint64_t)nr) / best / 1e9, macs / best / 1e9);
-    free(w), free(x), free(out), free(xq);
+    free(w), free(x), free(out), free(xq), free(xt), free(un);
     return 0;
 }
