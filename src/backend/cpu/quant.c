@@ -410,11 +410,11 @@ void lli_f32_to_f16_row(const float *x, uint16_t *y, int n) { lli_cpu_kernels()-
 void lli_f16_to_f32_row(const uint16_t *x, float *y, int n) { lli_cpu_kernels()->from_f16(x, y, n); }
 
 void lli_round_f16_row(const float *x, float *y, int n) {
-    void (*to)(const float *, uint16_t *, int) = lli_cpu_kernels()->to_f16;
+    const lli_kernels *kt = lli_cpu_kernels();
     uint16_t tmp[64];
     for (int i = 0; i < n; i += 64) {
         int k = n - i < 64 ? n - i : 64;
-        to(x + i, tmp, k);
-        for (int j = 0; j < k; j++) y[i + j] = lli_f16_to_f32(tmp[j]);
+        kt->to_f16(x + i, tmp, k);
+        kt->from_f16(tmp, y + i, k);
     }
 }
