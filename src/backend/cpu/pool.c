@@ -20,9 +20,15 @@
 /* A worker that finishes its chunk longer after the caller finished all the others than the whole
  * job took (and more than STALL_NS) was not running: the system gave its core to another process.
  * Waiting for such a worker costs the rest of its time slice, milliseconds, at every job it holds;
- * so the pool then runs its jobs on the caller alone for SOLO_NS before it tries its workers again. */
+ * so the pool then runs its jobs on the caller alone for a while before it tries its workers
+ * again. The while starts at SOLO_MIN_NS and doubles, up to SOLO_MAX_NS, at each stall that
+ * follows the last within four of them: a core that another process keeps busy stalls the pool
+ * again and again, and is best left alone for long; a core that was taken once (a shared machine's
+ * other tenants) is back soon, and 50 ms without it cost a two-thread prefill a quarter of its
+ * speed, at random. */
 #define STALL_NS 200000
-#define SOLO_NS 50000000
+#define SOLO_MIN_NS 4000000
+#define SOLO_MAX_NS 50000000
 
 /* The job word: generation << 32 | CLOSED | workers inside the job. A worker joins by incrementing
  * the count with a compare-and-swap on the whole word, which fails once the job is closed or
@@ -49,6 +55,7 @@ struct lli_pool {
     _Alignas(64) atomic_int_fast64_t next; /* the next chunk to take */
     struct scratch { void *buf; size_t cap; } *scratch; /* per thread, see lli_pool_scratch */
     int64_t solo_until; /* the submitter's: jobs run on it alone until then (STALL_NS) */
+    int64_t solo_ns;    /* the length of the last such while */
 };
 
 static void run_chunks(lli_pool *p, int ith) {
@@ -193,7 +200,11 @@ void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn
         else sched_yield(); /* a joined worker lost its core: let it have ours */
     }
     const int64_t end = now_ns(), waited = end - done;
-    if (waited > STALL_NS && waited > done - start) p->solo_until = end + SOLO_NS;
+    if (waited > STALL_NS && waited > done - start) {
+        const int64_t again = end - p->solo_until < 4 * p->solo_ns; /* solo_until: the last while's end */
+        p->solo_ns = !again ? SOLO_MIN_NS : 2 * p->solo_ns < SOLO_MAX_NS ? 2 * p->solo_ns : SOLO_MAX_NS;
+        p->solo_until = end + p->solo_ns;
+    }
 }
 
 static void run_part(int64_t lo, int64_t hi, int ith, void *arg) {
