@@ -92,14 +92,29 @@ static void check_stall_policy(void) {
     stall_job j = {0, 20000};
     for (int i = 0; i < 200 && !atomic_load(&j.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j);
     CHECK(atomic_load(&j.on_workers) > 0, "no worker ever joined a job");
-    /* The next jobs run on the caller alone. */
+    /* The next jobs run on the caller alone, for the pool's first while: 4 ms. */
     stall_job k = {0, 0};
-    for (int i = 0; i < 20; i++) lli_pool_for(p, 64, 1, stall_fn, &k);
+    const int64_t first = lli_pool_solo_left_ns(p);
+    CHECK(first > 0 && first <= 4000000, "alone for %lld ns after a first stall", (long long)first);
+    lli_pool_for(p, 64, 1, stall_fn, &k);
     CHECK(atomic_load(&k.on_workers) == 0, "%d chunks ran on workers right after a stall", atomic_load(&k.on_workers));
+    /* A stall soon after that while ended doubles the next one. */
+    while (lli_pool_solo_left_ns(p) > 0) usleep(500);
+    stall_job j2 = {0, 3000};
+    for (int i = 0; i < 200 && !atomic_load(&j2.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j2);
+    CHECK(atomic_load(&j2.on_workers) > 0, "no worker joined a job after the first while");
+    const int64_t second = lli_pool_solo_left_ns(p);
+    CHECK(second > 4000000 && second <= 8000000, "alone for %lld ns after a second stall", (long long)second);
     /* After a while the workers take part again. */
     usleep(80000);
     for (int i = 0; i < 2000 && !atomic_load(&k.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &k);
     CHECK(atomic_load(&k.on_workers) > 0, "the workers never took part again after the stall");
+    /* A stall long after the last one starts again from the shortest while. */
+    stall_job j3 = {0, 3000};
+    for (int i = 0; i < 200 && !atomic_load(&j3.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j3);
+    const int64_t third = lli_pool_solo_left_ns(p);
+    CHECK(atomic_load(&j3.on_workers) > 0 && third > 0 && third <= 4000000, "alone for %lld ns after a stall long after",
+          (long long)third);
     lli_pool_free(p);
 }
 

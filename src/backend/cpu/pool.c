@@ -150,6 +150,11 @@ lli_pool *lli_pool_create(int n_threads) {
 
 int lli_pool_size(const lli_pool *p) { return p->n; }
 
+int64_t lli_pool_solo_left_ns(const lli_pool *p) {
+    const int64_t left = p->solo_until - now_ns();
+    return left > 0 ? left : 0;
+}
+
 void *lli_pool_scratch(lli_pool *p, int ith, size_t bytes) {
     struct scratch *s = &p->scratch[ith];
     if (bytes <= s->cap) return s->buf;

@@ -23,6 +23,9 @@ typedef struct lli_pool lli_pool;
 
 lli_pool *lli_pool_create(int n_threads); /* NULL when out of memory or threads */
 int lli_pool_size(const lli_pool *p);     /* threads, the caller's included */
+/* How long jobs will still run on the submitting thread alone after a stalled worker, in ns (0:
+ * they are shared); for tests. Call it from the submitting thread. */
+int64_t lli_pool_solo_left_ns(const lli_pool *p);
 void lli_pool_free(lli_pool *p);
 
 /* A 64-byte-aligned buffer of at least `bytes` for thread ith (as given to a chunk by
