@@ -50,6 +50,11 @@ static void for_rows(void *exec, int64_t n, int64_t elements, rows_fn fn, const 
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+/* 1 where the kernels' level (chosen once) has AVX2, FMA and F16C: the functions below with those
+ * targets may run. */
+static int simd_avx2(void) { return lli_cpu_kernels()->level >= LLI_CPU_AVX2; }
+
 /* sum_squares' first elements, eight at a time into two vectors of four doubles: the count done. */
 __attribute__((target("avx2,fma"))) static int64_t sum_squares_avx2(const float *x, int64_t n, double *ss) {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
@@ -78,7 +83,7 @@ static double sum_squares(const float *x, int64_t n) {
     double ss = 0;
     int64_t i = 0;
 #if defined(__x86_64__)
-    if (lli_cpu_kernels()->level >= LLI_CPU_AVX2) i = sum_squares_avx2(x, n, &ss);
+    if (simd_avx2()) i = sum_squares_avx2(x, n, &ss);
 #endif
     for (; i < n; i++) ss += (double)(x[i] * x[i]);
     return ss;
@@ -157,7 +162,7 @@ static void swiglu_chunks(const void *p, int64_t lo, int64_t hi) {
     const elem_args *a = p;
     int64_t end = hi * 1024 < a->count ? hi * 1024 : a->count;
 #if defined(__x86_64__)
-    if (lli_cpu_kernels()->level >= LLI_CPU_AVX2) { /* AVX2 and FMA, chosen once */
+    if (simd_avx2()) {
         swiglu_avx2(a->x + lo * 1024, a->y + lo * 1024, end - lo * 1024);
         return;
     }
@@ -370,7 +375,9 @@ static void attn_units(int64_t lo, int64_t hi, int ith, void *arg) {
     float *K = j->scratch + (int64_t)ith * j->max_pos * (2 * D + 1), *V = K + j->max_pos * D, *scores = V + j->max_pos * D;
     int64_t group = a->n_head / a->n_head_kv, qd = (int64_t)a->n_head * D;
     float qh[512];
-    const int use_avx2 = lli_cpu_kernels()->level >= LLI_CPU_AVX2; /* AVX2, FMA and F16C, chosen once */
+#if defined(__x86_64__)
+    const int use_avx2 = simd_avx2();
+#endif
     /* Items in reverse: a causal unit's cost grows with its positions, and the pool hands out the
      * largest first so that the last ones to finish are small. */
     for (int64_t item = lo; item < hi; item++) {
