@@ -206,7 +206,7 @@ void lli_pool_for(lli_pool *p, int64_t n_items, int64_t grain, lli_pool_range_fn
     }
     const int64_t end = now_ns(), waited = end - done;
     if (waited > STALL_NS && waited > done - start) {
-        const int64_t again = end - p->solo_until < 4 * p->solo_ns; /* solo_until: the last while's end */
+        const int again = end - p->solo_until < 4 * p->solo_ns; /* solo_until: the last while's end */
         p->solo_ns = !again ? SOLO_MIN_NS : 2 * p->solo_ns < SOLO_MAX_NS ? 2 * p->solo_ns : SOLO_MAX_NS;
         p->solo_until = end + p->solo_ns;
     }

@@ -8,8 +8,9 @@
  * operation usually follows within microseconds) and then sleep on a condition variable, so an
  * idle pool uses no CPU. A worker that held up a job by more than the job itself took (the system
  * gave its core to another process) makes the pool run its next jobs on the caller alone for a
- * while (50 ms), after which it tries its workers again: on a busy machine a step then runs at
- * one thread's speed instead of waiting out other processes' time slices.
+ * while (4 ms, doubling up to 50 ms while such stalls repeat), after which it tries its workers
+ * again: on a busy machine a step then runs at one thread's speed instead of waiting out other
+ * processes' time slices.
  *
  * Jobs are not reentrant: fn must not call back into the same pool. One thread at a time may
  * submit jobs to a pool. */
