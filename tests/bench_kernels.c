@@ -11,7 +11,9 @@
  * streams from L3, which flattered an eight-row decode that lost in the model); a few hundred
  * rows measure the kernel itself. LLI_CPU caps the level, as everywhere. Prints the time
  * per product, the weight bytes per second and the multiply-adds per second (best of REPS,
- * default chosen for about a second). */
+ * default chosen for about a second). LLI_X8=1 times the decode of Q4_K and Q6_K from the X8
+ * layout the CPU backend arranges them in at load (quant.h), LLI_X8=0 (the default) the rows as
+ * the file has them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +50,13 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < nt * k; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     const lli_kernels *kt = lli_cpu_kernels();
     if (!floats && k % 32 == 0) kt->quantize(x, xq, nt * k, lli_cpu_act_group(type));
+    const char *x8env = getenv("LLI_X8");
+    const int layout = x8env && !strcmp(x8env, "1") && kt->mm_x8[type] ? LLI_LAYOUT_X8 : LLI_LAYOUT_ROWS;
+    if (layout == LLI_LAYOUT_X8 && lli_cpu_interleave_x8(type, w, rb, nr)) return 1;
     /* The tiled path as matmul.c runs it on one thread: activation tiles once, then chunks of
      * rows of at most 256 KiB unpacked through one reused buffer (a buffer allocated per call
      * would add its page faults to every product). */
-    const int tiles = !floats && lli_cpu_takes_tiles(kt, type, nt);
+    const int tiles = !floats && layout == LLI_LAYOUT_ROWS && lli_cpu_takes_tiles(kt, type, nt);
     int64_t chunk = tiles ? (int64_t)(256 * 1024 / (kt->unpacked_bytes(type, 8, k) / 8)) / 8 * 8 : nr;
     if (chunk < 8) chunk = 8;
     void *xt = tiles ? aligned_alloc(64, (size_t)kt->xt_bytes(nt, k)) : NULL;
@@ -67,12 +72,12 @@ int main(int argc, char **argv) {
             kt->tile_acts(xq, nt, k, xt);
             for (int64_t r0 = 0; r0 < nr; r0 += chunk)
                 kt->mm_tiles[type](w + (uint64_t)r0 * rb, rb, nr - r0 < chunk ? nr - r0 : chunk, xt, nt, k, out + r0, nr, un);
-        } else if (lli_cpu_product(kt, type, w, rb, nr, xq, nt, k, out, nr)) return 1;
+        } else if (lli_cpu_product(kt, type, layout, w, rb, nr, xq, nt, k, out, nr)) return 1;
         double t = now() - t0;
         if (t < best) best = t;
     }
-    printf("%s %s %lldx%lld, %lld token(s): %.3f ms, %.2f GB/s of weights, %.1f GMAC/s\n", kt->name, ti->name,
-           (long long)nr, (long long)k, (long long)nt, best * 1e3, (double)(rb * (uint64_t)nr) / best / 1e9, macs / best / 1e9);
+    printf("%s %s%s %lldx%lld, %lld token(s): %.3f ms, %.2f GB/s of weights, %.1f GMAC/s\n", kt->name, ti->name,
+           layout == LLI_LAYOUT_X8 ? " (x8)" : "", (long long)nr, (long long)k, (long long)nt, best * 1e3, (double)(rb * (uint64_t)nr) / best / 1e9, macs / best / 1e9);
     free(w), free(x), free(out), free(xq), free(xt), free(un);
     return 0;
 }

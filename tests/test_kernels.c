@@ -92,6 +92,35 @@ static float round_bf16(float f) {
     return f;
 }
 
+/* The X8 layout of the rows (quant.h): rearranged and put back they are the same bytes, and both
+ * of its products (decode by mm_x8, the tiles from the rows put back) give out's bits. */
+static void check_x8(const lli_kernels *kt, int type, const uint8_t *w, uint64_t rb, int64_t nr, int64_t nt, int64_t k,
+                     const lli_q8 *xq, const float *out) {
+    const char *tn = lli_ttype_by_id(type)->name;
+    uint8_t *wx = malloc((size_t)(rb * (uint64_t)nr)), *back = malloc((size_t)(rb * (uint64_t)nr));
+    float *o = malloc((size_t)(nr * nt) * sizeof *o);
+    memcpy(wx, w, (size_t)(rb * (uint64_t)nr));
+    CHECK(lli_cpu_interleave_x8(type, wx, rb, nr) == 0, "out of memory");
+    CHECK(nr < 8 || memcmp(wx, w, (size_t)(8 * rb)), "%s x8: %lld rows unchanged", tn, (long long)nr);
+    lli_cpu_deinterleave_x8(type, wx, rb, nr, back);
+    CHECK(!memcmp(back, w, (size_t)(rb * (uint64_t)nr)), "%s x8: %lld rows of k %lld not restored", tn, (long long)nr,
+          (long long)k);
+    for (int path = 0; path < 2; path++) { /* decode token by token, then all tokens (the tiles where they apply) */
+        for (int64_t i = 0; i < nr * nt; i++) o[i] = NAN;
+        if (path == 0)
+            for (int64_t t = 0; t < nt; t++) kt->mm_x8[type](wx, rb, nr, NULL, xq + t * (k / 32), 1, k, o + t * nr, nr);
+        else CHECK(lli_cpu_product(kt, type, LLI_LAYOUT_X8, wx, rb, nr, xq, nt, k, o, nr) == 0, "out of memory");
+        int unequal = 0;
+        for (int64_t i = 0; i < nr * nt; i++)
+            if (memcmp(&o[i], &out[i], sizeof *o) && unequal++ < 3)
+                fprintf(stderr, "  %s %s x8 (%s) row %lld token %lld: %.9g, rows %.9g\n", kt->name, tn,
+                        path ? "together" : "by token", (long long)(i % nr), (long long)(i / nr), (double)o[i], (double)out[i]);
+        CHECK(!unequal, "%s %s x8 (%lld x %lld, k %lld, %s): %d outputs differ from the rows'", kt->name, tn, (long long)nr,
+              (long long)nt, (long long)k, path ? "together" : "by token", unequal);
+    }
+    free(wx), free(back), free(o);
+}
+
 /* Every output of one product against float64, and each equal to the same output computed alone;
  * the product of all tokens at once (the tiled path where the level has one, for four tokens or
  * more) equal to the decode path's, token by token. The float64 reference takes the activations the kernel multiplies: q8 blocks for block types,
@@ -105,7 +134,8 @@ static void check_product(const lli_kernels *kt, int type, int64_t nr, int64_t n
     float *out = malloc((size_t)(nr * nt) * sizeof *out), *deq = malloc((size_t)k * sizeof *deq);
     for (int64_t i = 0; i < nr * nt; i++) out[i] = NAN;
     if (is_float(type)) kt->mm[type](w, rb, nr, x, xq, nt, k, out, nr);
-    else CHECK(lli_cpu_product(kt, type, w, rb, nr, xq, nt, k, out, nr) == 0, "out of memory");
+    else CHECK(lli_cpu_product(kt, type, LLI_LAYOUT_ROWS, w, rb, nr, xq, nt, k, out, nr) == 0, "out of memory");
+    if (!is_float(type) && kt->mm_x8[type]) check_x8(kt, type, w, rb, nr, nt, k, xq, out);
     int bad = 0, unequal = 0;
     for (int64_t r = 0; r < nr; r++) {
         lli_dequant_row(type, w + (uint64_t)r * rb, deq, k);

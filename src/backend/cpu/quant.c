@@ -224,20 +224,144 @@ int lli_cpu_act_group(int type) {
                : 32;
 }
 
-int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, const lli_q8 *xq,
-                    int64_t nt, int64_t k, float *out, int64_t out_stride) {
+int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *w, uint64_t row_bytes, int64_t nr,
+                    const lli_q8 *xq, int64_t nt, int64_t k, float *out, int64_t out_stride) {
+    const int x8 = layout == LLI_LAYOUT_X8;
     if (!lli_cpu_takes_tiles(kt, type, nt)) {
-        kt->mm[type](w, row_bytes, nr, NULL, xq, nt, k, out, out_stride);
+        (x8 ? kt->mm_x8 : kt->mm)[type](w, row_bytes, nr, NULL, xq, nt, k, out, out_stride);
         return 0;
     }
     void *xt = aligned_alloc(64, (size_t)kt->xt_bytes(nt, k)), *un = aligned_alloc(64, (size_t)kt->unpacked_bytes(type, nr, k));
-    int ok = xt && un;
+    uint8_t *rows = x8 ? malloc((size_t)(row_bytes * (uint64_t)nr)) : NULL;
+    int ok = xt && un && (rows || !x8);
     if (ok) {
+        if (x8) lli_cpu_deinterleave_x8(type, w, row_bytes, nr, rows);
         kt->tile_acts(xq, nt, k, xt);
-        kt->mm_tiles[type](w, row_bytes, nr, xt, nt, k, out, out_stride, un);
+        kt->mm_tiles[type](x8 ? rows : w, row_bytes, nr, xt, nt, k, out, out_stride, un);
     }
-    free(xt), free(un);
+    free(xt), free(un), free(rows);
     return ok ? 0 : -1;
+}
+
+/* ---- the X8 layout (quant.h) -----------------------------------------------------------------
+ * Group block of Q4_K (8 x 144 bytes):
+ *   [0, 16)     d of rows 0-7 (half precision)          [16, 32)   dmin of rows 0-7
+ *   [32, 64)    byte 8j + r (j 0-3): row r's sub-block j scale, low four bits, | its minimum's << 4
+ *   [64, 96)    the same for sub-blocks 4-7
+ *   [96, 128)   byte 8j + r (j 0-3): the high two bits of row r's scale j, minimum j << 2,
+ *               scale j + 4 << 4, minimum j + 4 << 6
+ *   [128, 1152) the 128 bytes of quants as 32 words, word i of rows 0-7 at 32 i
+ * Group block of Q5_K (8 x 176 bytes): [0, 128) as Q4_K's, then
+ *   [128, 384)  the 32 bytes of fifth bits (qh) as 8 words, word i of rows 0-7 at 128 + 32 i
+ *   [384, 1408) the 128 bytes of quants as Q4_K's
+ * Group block of Q6_K (8 x 210 bytes):
+ *   [0, 16)     d of rows 0-7                            [16, 144)  byte 8j + r: row r's scale j
+ *   [144, 1680) 16 steps of 96 bytes, step 8h + i (h 0-1, i 0-7): words 16h + i and 16h + 8 + i of
+ *               the low four bits (ql), then word 8h + i of the high two bits (qh), each of rows
+ *               0-7 side by side: the three words whose bits make elements 128h + 4i.. of the
+ *               four groups of 32, next to each other, so that the group block reads in order
+ *               (three streams through it defeated the hardware prefetcher: a third the speed) */
+
+int lli_cpu_has_x8(int type) { return type == LLI_TT_Q4_K || type == LLI_TT_Q5_K || type == LLI_TT_Q6_K; }
+
+/* Words [0, n) of each row's bytes at off, as n groups of eight words, stride bytes apart from
+ * g (to_x8), or back. */
+static void words(uint8_t *g, int stride, uint8_t *const row[8], int off, int n, int to_x8) {
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < 8; r++) {
+            if (to_x8) memcpy(g + i * stride + 4 * r, row[r] + off + 4 * i, 4);
+            else memcpy(row[r] + off + 4 * i, g + i * stride + 4 * r, 4);
+        }
+}
+
+/* The 12 bytes of a Q4_K super-block's scales and minimums packed from their values (the inverse
+ * of lli_k_scale_min: every bit of the 12 holds one of them). */
+static void pack_k_scales(const int sc[8], const int m[8], uint8_t q[12]) {
+    for (int j = 0; j < 4; j++) {
+        q[j] = (uint8_t)((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
+        q[j + 4] = (uint8_t)((m[j] & 63) | (m[j + 4] >> 4) << 6);
+        q[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+}
+
+/* One group block g from the eight blocks row[r] (to X8), or back (to_x8 == 0). */
+static void group_block(int type, uint8_t *g, uint8_t *const row[8], int to_x8) {
+    if (type == LLI_TT_Q4_K || type == LLI_TT_Q5_K) {
+        const int five = type == LLI_TT_Q5_K;
+        int sc[8][8], m[8][8];
+        for (int r = 0; r < 8; r++) {
+            if (to_x8) {
+                memcpy(g + 2 * r, row[r], 2), memcpy(g + 16 + 2 * r, row[r] + 2, 2);
+                for (int j = 0; j < 8; j++) lli_k_scale_min(j, row[r] + 4, &sc[r][j], &m[r][j]);
+            } else {
+                memcpy(row[r], g + 2 * r, 2), memcpy(row[r] + 2, g + 16 + 2 * r, 2);
+                for (int j = 0; j < 8; j++) {
+                    const int lo = g[32 + 8 * j + r], hi = g[96 + 8 * (j % 4) + r] >> (4 * (j / 4));
+                    sc[r][j] = (lo & 15) | (hi & 3) << 4, m[r][j] = (lo >> 4) | (hi >> 2 & 3) << 4;
+                }
+                pack_k_scales(sc[r], m[r], row[r] + 4);
+            }
+        }
+        if (to_x8) {
+            for (int j = 0; j < 8; j++)
+                for (int r = 0; r < 8; r++) {
+                    g[32 + 8 * j + r] = (uint8_t)((sc[r][j] & 15) | (m[r][j] & 15) << 4);
+                    if (j < 4)
+                        g[96 + 8 * j + r] = (uint8_t)(sc[r][j] >> 4 | (m[r][j] >> 4) << 2 | (sc[r][j + 4] >> 4) << 4 |
+                                                      (m[r][j + 4] >> 4) << 6);
+                }
+        }
+        if (five) words(g + 128, 32, row, 16, 8, to_x8);
+        words(g + 128 + 256 * five, 32, row, 16 + 32 * five, 32, to_x8);
+        return;
+    }
+    /* Q6_K: ql [0, 128), qh [128, 192), scales [192, 208), d [208, 210) */
+    for (int r = 0; r < 8; r++)
+        for (int j = 0; j < 16; j++) {
+            if (to_x8) g[16 + 8 * j + r] = row[r][192 + j];
+            else row[r][192 + j] = g[16 + 8 * j + r];
+        }
+    for (int r = 0; r < 8; r++) {
+        if (to_x8) memcpy(g + 2 * r, row[r] + 208, 2);
+        else memcpy(row[r] + 208, g + 2 * r, 2);
+    }
+    for (int h = 0; h < 2; h++) {
+        uint8_t *steps = g + 144 + 96 * 8 * h;
+        words(steps, 96, row, 64 * h, 8, to_x8);
+        words(steps + 32, 96, row, 64 * h + 32, 8, to_x8);
+        words(steps + 64, 96, row, 128 + 32 * h, 8, to_x8);
+    }
+}
+
+/* Group by group: the group's raw rows (src, row_bytes apart) to or from X8 at dst. */
+static void convert_groups(int type, const uint8_t *src, uint8_t *dst, uint64_t rb, int64_t nr, int to_x8) {
+    const int bytes = (int)lli_ttype_by_id(type)->block_bytes;
+    const int64_t nb = (int64_t)(rb / (uint64_t)bytes);
+    for (int64_t g0 = 0; g0 + 8 <= nr; g0 += 8) {
+        uint8_t *row[8];
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *gb = (uint8_t *)(to_x8 ? dst : src) + (uint64_t)g0 * rb + (uint64_t)(b * 8 * bytes);
+            for (int r = 0; r < 8; r++) row[r] = (uint8_t *)(to_x8 ? src : dst) + (uint64_t)(g0 + r) * rb + (uint64_t)(b * bytes);
+            group_block(type, gb, row, to_x8);
+        }
+    }
+}
+
+int lli_cpu_interleave_x8(int type, uint8_t *w, uint64_t rb, int64_t nr) {
+    uint8_t *tmp = malloc((size_t)(8 * rb));
+    if (!tmp) return -1;
+    for (int64_t g0 = 0; g0 + 8 <= nr; g0 += 8) {
+        memcpy(tmp, w + (uint64_t)g0 * rb, (size_t)(8 * rb));
+        convert_groups(type, tmp, w + (uint64_t)g0 * rb, rb, 8, 1);
+    }
+    free(tmp);
+    return 0;
+}
+
+void lli_cpu_deinterleave_x8(int type, const uint8_t *w, uint64_t rb, int64_t nr, uint8_t *out) {
+    const int64_t whole = nr / 8 * 8;
+    convert_groups(type, w, out, rb, whole, 0);
+    memcpy(out + (uint64_t)whole * rb, w + (uint64_t)whole * rb, (size_t)((uint64_t)(nr - whole) * rb));
 }
 
 /* Every weight type the same way: the row dequantized a piece at a time (256 elements: every

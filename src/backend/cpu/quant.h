@@ -57,6 +57,9 @@ typedef struct lli_kernels {
     void (*quantize)(const float *x, lli_q8 *out, int64_t n, int group); /* n, group multiples of 32 */
     lli_mm_fn mm[LLI_MM_TYPES];                                          /* NULL: type not supported */
     lli_mm_tiles_fn mm_tiles[LLI_MM_TYPES];                              /* NULL: mm does all */
+    /* mm for weights in groups of eight interleaved rows (LLI_LAYOUT_X8); NULL: the level keeps
+     * the type's rows as they are. The same outputs, bit for bit, as mm's on the rows. */
+    lli_mm_fn mm_x8[LLI_MM_TYPES];
     uint64_t (*xt_bytes)(int64_t nt, int64_t k);
     void (*tile_acts)(const lli_q8 *xq, int64_t nt, int64_t k, void *xt);
     uint64_t (*unpacked_bytes)(int type, int64_t nr, int64_t k);
@@ -112,11 +115,30 @@ static inline void lli_q3_k_scales(const uint8_t *s, int8_t out[16]) {
     }
 }
 
-/* out[t * out_stride + r] for nr rows of a block type and nt tokens of quantized activations
- * (group lli_cpu_act_group(type)) with table kt, by the tiled path where it has one: what
- * matmul.c does for one chunk, with its own scratch (tests). 0, or -1 when memory runs out. */
-int lli_cpu_product(const lli_kernels *kt, int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, const lli_q8 *xq,
-                    int64_t nt, int64_t k, float *out, int64_t out_stride);
+/* Weight layouts of the CPU backend (lli_tensor.layout).
+ * LLI_LAYOUT_X8: each whole group of eight rows (rows 8g..8g+7; rows past the last whole group stay
+ * as they are) holds its eight rows' blocks b side by side in one "group block" of eight blocks'
+ * bytes, in block order; so the tensor keeps its size and a group's bytes their place. In a group
+ * block, each row's scalar fields come first, element by element (eight half-precision d, ...;
+ * the sub-block scales one sub-block at a time, eight rows to eight bytes), then the quants as
+ * 32-bit words, word i of the eight rows side by side: a vector holds four consecutive bytes of
+ * each row, one row per lane, and a product reads the group as one stream. Q4_K and Q6_K
+ * (quant.c has the exact places). */
+enum { LLI_LAYOUT_ROWS = 0, LLI_LAYOUT_X8 = 1 };
+
+/* 1 if the type has an X8 layout. */
+int lli_cpu_has_x8(int type);
+/* nr rows (row_bytes apart) of such a type rearranged in place to X8; 0, or -1 when the eight
+ * rows' worth of scratch cannot be allocated (the rows are then unchanged). */
+int lli_cpu_interleave_x8(int type, uint8_t *w, uint64_t row_bytes, int64_t nr);
+/* The rows of X8 weights (nr rows from a group boundary) as they were, into out. */
+void lli_cpu_deinterleave_x8(int type, const uint8_t *w, uint64_t row_bytes, int64_t nr, uint8_t *out);
+
+/* out[t * out_stride + r] for nr rows of a block type in a layout and nt tokens of quantized
+ * activations (group lli_cpu_act_group(type)) with table kt, by the tiled path where it has one:
+ * what matmul.c does for one chunk, with its own scratch (tests). 0, or -1 when memory runs out. */
+int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *w, uint64_t row_bytes, int64_t nr,
+                    const lli_q8 *xq, int64_t nt, int64_t k, float *out, int64_t out_stride);
 
 /* 1 if a product of nt tokens with type's weights takes kt's tiled path (mm_tiles), 0 if mm. */
 static inline int lli_cpu_takes_tiles(const lli_kernels *kt, int type, int64_t nt) {
