@@ -388,6 +388,7 @@ const lli_backend_ops k_cuda_ops = {
     .exec_free = cuda_exec_free,
     .compute = &k_compute,
     .supports_type = nullptr, /* every type the format has: quant.cuh dequantizes all of them */
+    .prepare_weight = nullptr, /* weights stay as the file has them: the kernels read GGUF blocks */
 };
 
 }  // namespace

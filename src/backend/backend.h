@@ -96,6 +96,11 @@ typedef struct lli_backend_ops {
     /* Non-zero if matmul() has kernels for weights of this tensor type (enum lli_ttype); NULL when
      * it has them for every type. Asked once per weight at load. */
     int (*supports_type)(int type);
+    /* Rearrange, in place, a weight that only matmul() reads and that lies in memory from alloc(),
+     * into what the backend's products read fastest, recording it in t->layout (a backend may
+     * leave the tensor as it is). Called once per such weight at load, before any context exists,
+     * from several loader threads at once (each on its own tensor). NULL: never rearranges. */
+    lli_status (*prepare_weight)(lli_backend *be, struct lli_tensor *t);
 } lli_backend_ops;
 
 struct lli_backend {
@@ -119,7 +124,7 @@ lli_status lli_backend_cpu_create(lli_backend **out);
  * boundary: the ones in this file, lli_tensor, lli_kv_view) and the structs' sizes are
  * compared when the module is opened, by the core and by the module. The version is also in the
  * module's file name, so that a stale module is never even opened. */
-#define LLI_BACKEND_ABI 2
+#define LLI_BACKEND_ABI 3
 
 typedef struct lli_backend_abi {
     uint32_t version; /* LLI_BACKEND_ABI */

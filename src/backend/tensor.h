@@ -11,6 +11,8 @@ typedef struct lli_tensor {
     const char *name;            /* owned by the manifest */
     const lli_ttype_info *type;
     int n_dims;
+    int layout;                  /* 0: rows one after another, as in the file; another value: the
+                                    arrangement the backend chose at load (lli_backend_ops.prepare_weight) */
     int64_t ne[4];
     uint64_t bytes;
     void *data;                  /* in the backend's memory */

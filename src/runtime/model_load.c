@@ -204,6 +204,62 @@ static lli_status build_tensor_table(lli_model *m) {
     return lli_tokenizer_create(m->tok_data, m->tok_bytes, &mf->tok, mf->name, &m->tokenizer);
 }
 
+/* The weights only matmul reads, in the backend's own memory (not a fragment mapped in place,
+ * not the embedding table, which is also read by rows), handed to the backend's prepare_weight
+ * on the loader's threads. */
+typedef struct prepare_state {
+    lli_model *model;
+    lli_tensor **todo;
+    lli_status *status;
+    char (*message)[512];
+} prepare_state;
+
+static void prepare_job(int64_t i, void *arg) {
+    prepare_state *s = arg;
+    lli_backend *be = s->model->backend;
+    s->status[i] = lli_backend_status(be, be->ops->prepare_weight(be, s->todo[i]));
+    if (s->status[i]) lli_error_copy(s->message[i], sizeof s->message[i]);
+}
+
+static int in_backend_buffer(const lli_model *m, const lli_tensor *t) {
+    for (int64_t i = 0; i < m->mf->n_fragments; i++) {
+        const lli_loaded_fragment *lf = &m->frags[i];
+        const uint8_t *b = lf->buf;
+        if (b && !lf->buf_is_host && (const uint8_t *)t->data >= b && (const uint8_t *)t->data + t->bytes <= b + m->mf->fragments[i].raw_size)
+            return 1;
+    }
+    return 0;
+}
+
+static lli_status prepare_weights(lli_model *m, int n_threads) {
+    const lli_weights *w = &m->weights;
+    if (!m->backend->ops->prepare_weight || m->vocab_only) return LLI_OK;
+    const int64_t n_layers = m->layer_last - m->layer_first, per = 7;
+    prepare_state s = {.model = m};
+    s.todo = calloc((size_t)(n_layers * per + 1), sizeof *s.todo);
+    s.status = calloc((size_t)(n_layers * per + 1), sizeof *s.status);
+    s.message = calloc((size_t)(n_layers * per + 1), sizeof *s.message);
+    lli_status st = s.todo && s.status && s.message ? LLI_OK : lli_fail(LLI_E_NOMEM, "out of memory");
+    int64_t n = 0;
+    for (int64_t l = 0; st == LLI_OK && l <= n_layers; l++) {
+        const lli_tensor *cand[7] = {0};
+        if (l < n_layers) {
+            const lli_layer_weights *lw = &w->layers[l];
+            const lli_tensor *c[7] = {lw->wq, lw->wk, lw->wv, lw->wo, lw->w_gate, lw->w_up, lw->w_down};
+            memcpy(cand, c, sizeof c);
+        } else if (w->output != w->embd) {
+            cand[0] = w->output;
+        }
+        for (int i = 0; i < per; i++)
+            if (cand[i] && in_backend_buffer(m, cand[i])) s.todo[n++] = &m->tensors[cand[i] - m->tensors];
+    }
+    if (st == LLI_OK) lli_parallel_for(n_threads, n, prepare_job, &s);
+    for (int64_t i = 0; st == LLI_OK && i < n; i++)
+        if (s.status[i]) st = lli_fail(s.status[i], "%s", s.message[i]);
+    free(s.todo), free(s.status), free(s.message);
+    return st;
+}
+
 lli_status lli_model_load(const char *path, const lli_model_params *params, lli_model **out) {
     if (!out) return lli_fail(LLI_E_INVALID_ARG, "lli_model_load: out is NULL");
     *out = NULL;
@@ -240,6 +296,7 @@ lli_status lli_model_load(const char *path, const lli_model_params *params, lli_
     if (st == LLI_OK) st = load_fragments(path, m, params);
     if (st == LLI_OK) st = build_tensor_table(m);
     if (st == LLI_OK && !m->vocab_only && (st = lli_weights_bind(m)) != LLI_OK) lli_fail_prefix(st, "%s: ", path);
+    if (st == LLI_OK && (st = prepare_weights(m, params->n_threads)) != LLI_OK) lli_fail_prefix(st, "%s: ", path);
     if (st != LLI_OK) {
         lli_model_free(m);
         return st;

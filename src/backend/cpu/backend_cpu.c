@@ -1,5 +1,6 @@
 /* The CPU backend. Tensors live in host memory: in buffers of the backend's own (decompressed or
  * copied fragments), or, where the application asks for it, in raw fragments mapped in place. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,6 +58,20 @@ static lli_status cpu_copy(lli_backend *be, void *dst, uint64_t dst_offset, cons
     return LLI_OK;
 }
 
+/* Q4_K and Q6_K weights to the X8 layout where the kernels in use decode it (quant.h): eight rows
+ * per vector instead of one row's blocks, a quarter of the instructions per weight byte. The
+ * kernel table never changes in a process, so weights arranged for it stay right. */
+static lli_status cpu_prepare_weight(lli_backend *be, lli_tensor *t) {
+    (void)be;
+    const int type = t->type->id;
+    const lli_kernels *k = lli_cpu_kernels();
+    if (t->layout != LLI_LAYOUT_ROWS || t->n_dims != 2 || !lli_cpu_has_x8(type) || !k->mm_x8[type] || t->ne[1] < 8)
+        return LLI_OK;
+    /* without memory for eight rows of scratch, the rows stay as they are: slower, not wrong */
+    if (lli_cpu_interleave_x8(type, t->data, t->bytes / (uint64_t)t->ne[1], t->ne[1]) == 0) t->layout = LLI_LAYOUT_X8;
+    return LLI_OK;
+}
+
 static void cpu_destroy(lli_backend *be) { free(be); }
 
 static void *cpu_exec_create(lli_backend *be, int n_threads) {
@@ -85,6 +100,7 @@ static const lli_backend_ops k_cpu_ops = {
     .exec_create = cpu_exec_create,
     .exec_free = cpu_exec_free,
     .compute = &lli_cpu_compute_ops,
+    .prepare_weight = cpu_prepare_weight,
 };
 
 lli_status lli_backend_cpu_create(lli_backend **out) {

@@ -15,6 +15,7 @@
 typedef struct matmul_job {
     const lli_kernels *k;
     int type;
+    int x8; /* weights in the X8 layout (quant.h) */
     lli_pool *pool;
     const uint8_t *w;
     uint64_t row_bytes;
@@ -35,9 +36,13 @@ static void matmul_rows(int64_t r0, int64_t r1, int ith, void *arg) {
     const int64_t xs = j->in / 32, nr = r1 - r0;
     const uint8_t *w = j->w + (uint64_t)r0 * j->row_bytes;
     if (j->xt) {
-        /* The scratch cannot grow: the decode product gives the same outputs, only slower. */
-        void *un = lli_pool_scratch(j->pool, ith, (size_t)j->k->unpacked_bytes(j->type, nr, j->in));
+        /* The scratch cannot grow: the decode product gives the same outputs, only slower. X8
+         * rows are put back as they were first (beside the unpacked ones), since the tiles unpack
+         * rows: a copy of the chunk, small beside multiplying it by every tile. */
+        const uint64_t ub = j->k->unpacked_bytes(j->type, nr, j->in);
+        uint8_t *un = lli_pool_scratch(j->pool, ith, (size_t)(ub + (j->x8 ? (uint64_t)nr * j->row_bytes : 0)));
         if (un) {
+            if (j->x8) lli_cpu_deinterleave_x8(j->type, w, j->row_bytes, nr, un + ub), w = un + ub;
             j->k->mm_tiles[j->type](w, j->row_bytes, nr, j->xt, j->n, j->in, j->out + r0, j->rows, un);
             return;
         }
@@ -47,7 +52,7 @@ static void matmul_rows(int64_t r0, int64_t r1, int ith, void *arg) {
         if (j->xb)
             j->k->mm_bf16_bf16(w, j->row_bytes, nr, j->xb + t0 * j->in, nt, j->in, j->out + t0 * j->rows + r0, j->rows);
         else
-            j->k->mm[j->type](w, j->row_bytes, nr, j->x + t0 * j->in, j->xq ? j->xq + t0 * xs : NULL, nt, j->in,
+            (j->x8 ? j->k->mm_x8 : j->k->mm)[j->type](w, j->row_bytes, nr, j->x + t0 * j->in, j->xq ? j->xq + t0 * xs : NULL, nt, j->in,
                               j->out + t0 * j->rows + r0, j->rows);
     }
 }
@@ -114,7 +119,7 @@ void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out,
     if (chunk > cap) chunk = cap;
     chunk = (chunk + 7) / 8 * 8;
     if (chunk < 8) chunk = 8;
-    matmul_job j = {k, type, exec, w->data, row_bytes, rows, in, n, x, xq, xt, xb, out};
+    matmul_job j = {k, type, w->layout == LLI_LAYOUT_X8, exec, w->data, row_bytes, rows, in, n, x, xq, xt, xb, out};
     if (nth > 1 && rows > chunk) {
         lli_pool_for(exec, rows, chunk, matmul_rows, &j);
         return;
