@@ -1,5 +1,5 @@
 /* Converting, loading and verifying model directories, and every kind of damage to them.
- * usage: test_model TINY.gguf TINY_OTHER_SEED.gguf TINY_QWEN3.gguf VOCAB_ONLY.gguf TINY_KQUANT.gguf */
+ * usage: test_model TINY.gguf TINY_OTHER_SEED.gguf TINY_QWEN3.gguf VOCAB_ONLY.gguf TINY_KQUANT.gguf... */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,9 @@
 #include "support/check.h"
 #include "support/files.h"
 
-static const char *g_tiny, *g_other, *g_qwen, *g_vocab, *g_kquant;
+static const char *g_tiny, *g_other, *g_qwen, *g_vocab;
+static char **g_kquant; /* K-quant models, g_n_kquant of them */
+static int g_n_kquant;
 static char *g_tmp;
 static char g_raw[4096], g_zstd[4096];
 
@@ -184,14 +186,16 @@ static void test_in_place(void) {
     same_logits(g_raw, g_zstd, 320);
     /* K-quant weights, which the CPU backend rearranges at load (X8, in its memory: copied raw
      * fragments and decompressed zstd ones) but not in place: the same logits all the same, in
-     * prefill and decode. Its vocabulary of 325 leaves the output matrix five rows past its last
-     * group of eight. */
-    char raw[4096], zstd[4096];
-    snprintf(raw, sizeof raw, "%s/kq-raw", g_tmp);
-    snprintf(zstd, sizeof zstd, "%s/kq-zstd", g_tmp);
-    CHECK(convert(g_kquant, raw, LLI_COMPRESS_NONE) == LLI_OK, "convert raw: %s", lli_last_error());
-    CHECK(convert(g_kquant, zstd, LLI_COMPRESS_ZSTD) == LLI_OK, "convert zstd: %s", lli_last_error());
-    same_logits(raw, zstd, 325);
+     * prefill and decode. Their vocabulary of 325 leaves the output matrix five rows past its
+     * last group of eight. */
+    for (int i = 0; i < g_n_kquant; i++) {
+        char raw[4096], zstd[4096];
+        snprintf(raw, sizeof raw, "%s/kq%d-raw", g_tmp, i);
+        snprintf(zstd, sizeof zstd, "%s/kq%d-zstd", g_tmp, i);
+        CHECK(convert(g_kquant[i], raw, LLI_COMPRESS_NONE) == LLI_OK, "convert %s: %s", g_kquant[i], lli_last_error());
+        CHECK(convert(g_kquant[i], zstd, LLI_COMPRESS_ZSTD) == LLI_OK, "convert %s: %s", g_kquant[i], lli_last_error());
+        same_logits(raw, zstd, 325);
+    }
 }
 
 static void test_arch_and_ranges(void) {
@@ -439,11 +443,12 @@ static void test_unusable_gguf(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s TINY.gguf OTHER.gguf QWEN3.gguf VOCAB.gguf KQUANT.gguf\n", argv[0]);
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s TINY.gguf OTHER.gguf QWEN3.gguf VOCAB.gguf KQUANT.gguf...\n", argv[0]);
         return 2;
     }
-    g_tiny = argv[1], g_other = argv[2], g_qwen = argv[3], g_vocab = argv[4], g_kquant = argv[5];
+    g_tiny = argv[1], g_other = argv[2], g_qwen = argv[3], g_vocab = argv[4];
+    g_kquant = argv + 5, g_n_kquant = argc - 5;
     g_tmp = test_tmpdir("model");
     snprintf(g_raw, sizeof g_raw, "%s/raw", g_tmp);
     snprintf(g_zstd, sizeof g_zstd, "%s/zstd", g_tmp);
