@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
     /* The tiled path as matmul.c runs it on one thread: activation tiles once, then chunks of
      * rows of at most 256 KiB unpacked through one reused buffer (a buffer allocated per call
      * would add its page faults to every product). */
-    const int tiles = !floats && layout == LLI_LAYOUT_ROWS && lli_cpu_takes_tiles(kt, type, nt);
+    const int tiles = !floats && lli_cpu_takes_tiles(kt, type, layout, nt);
     int64_t chunk = tiles ? (int64_t)(256 * 1024 / (kt->unpacked_bytes(type, 8, k) / 8)) / 8 * 8 : nr;
     if (chunk < 8) chunk = 8;
     void *xt = tiles ? aligned_alloc(64, (size_t)kt->xt_bytes(nt, k)) : NULL;
@@ -70,8 +70,10 @@ int main(int argc, char **argv) {
         if (floats) kt->mm[type](w, rb, nr, x, NULL, nt, k, out, nr);
         else if (tiles) {
             kt->tile_acts(xq, nt, k, xt);
-            for (int64_t r0 = 0; r0 < nr; r0 += chunk)
-                kt->mm_tiles[type](w + (uint64_t)r0 * rb, rb, nr - r0 < chunk ? nr - r0 : chunk, xt, nt, k, out + r0, nr, un);
+            for (int64_t r0 = 0; r0 < nr; r0 += chunk) {
+                const int64_t n = nr - r0 < chunk ? nr - r0 : chunk;
+                (layout == LLI_LAYOUT_X8 ? kt->mm_tiles_x8 : kt->mm_tiles)[type](w + (uint64_t)r0 * rb, rb, n, xt, nt, k, out + r0, nr, un);
+            }
         } else if (lli_cpu_product(kt, type, layout, w, rb, nr, xq, nt, k, out, nr)) return 1;
         double t = now() - t0;
         if (t < best) best = t;

@@ -93,7 +93,7 @@ static float round_bf16(float f) {
 }
 
 /* The X8 layout of the rows (quant.h): rearranged and put back they are the same bytes, and both
- * of its products (decode by mm_x8, the tiles from the rows put back) give out's bits. */
+ * of its products (decode by mm_x8, the tiles by mm_tiles_x8) give out's bits. */
 static void check_x8(const lli_kernels *kt, int type, const uint8_t *w, uint64_t rb, int64_t nr, int64_t nt, int64_t k,
                      const lli_q8 *xq, const float *out) {
     const char *tn = lli_ttype_by_id(type)->name;

@@ -36,14 +36,10 @@ static void matmul_rows(int64_t r0, int64_t r1, int ith, void *arg) {
     const int64_t xs = j->in / 32, nr = r1 - r0;
     const uint8_t *w = j->w + (uint64_t)r0 * j->row_bytes;
     if (j->xt) {
-        /* The scratch cannot grow: the decode product gives the same outputs, only slower. X8
-         * rows are put back as they were first (beside the unpacked ones), since the tiles unpack
-         * rows: a copy of the chunk, small beside multiplying it by every tile. */
-        const uint64_t ub = j->k->unpacked_bytes(j->type, nr, j->in);
-        uint8_t *un = lli_pool_scratch(j->pool, ith, (size_t)(ub + (j->x8 ? (uint64_t)nr * j->row_bytes : 0)));
+        /* The scratch cannot grow: the decode product gives the same outputs, only slower. */
+        void *un = lli_pool_scratch(j->pool, ith, (size_t)j->k->unpacked_bytes(j->type, nr, j->in));
         if (un) {
-            if (j->x8) lli_cpu_deinterleave_x8(j->type, w, j->row_bytes, nr, un + ub), w = un + ub;
-            j->k->mm_tiles[j->type](w, j->row_bytes, nr, j->xt, j->n, j->in, j->out + r0, j->rows, un);
+            (j->x8 ? j->k->mm_tiles_x8 : j->k->mm_tiles)[j->type](w, j->row_bytes, nr, j->xt, j->n, j->in, j->out + r0, j->rows, un);
             return;
         }
     }
@@ -105,7 +101,7 @@ void lli_cpu_matmul(void *exec, const lli_tensor *w, const float *x, float *out,
         quant_args q = {k, x, xq, xb, in, n, lli_cpu_act_group(type)};
         if (n * in < 32768 || nth == 1) quant_rows(&q, 0, n);
         else lli_pool_for(exec, n, 0, quant_run, &q);
-        if (xq && lli_cpu_takes_tiles(k, type, n)) {
+        if (xq && lli_cpu_takes_tiles(k, type, w->layout, n)) {
             xt = (uint8_t *)xq + q8_bytes(n, in);
             k->tile_acts(xq, n, in, xt);
         }

@@ -227,19 +227,17 @@ int lli_cpu_act_group(int type) {
 int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *w, uint64_t row_bytes, int64_t nr,
                     const lli_q8 *xq, int64_t nt, int64_t k, float *out, int64_t out_stride) {
     const int x8 = layout == LLI_LAYOUT_X8;
-    if (!lli_cpu_takes_tiles(kt, type, nt)) {
+    if (!lli_cpu_takes_tiles(kt, type, layout, nt)) {
         (x8 ? kt->mm_x8 : kt->mm)[type](w, row_bytes, nr, NULL, xq, nt, k, out, out_stride);
         return 0;
     }
     void *xt = aligned_alloc(64, (size_t)kt->xt_bytes(nt, k)), *un = aligned_alloc(64, (size_t)kt->unpacked_bytes(type, nr, k));
-    uint8_t *rows = x8 ? malloc((size_t)(row_bytes * (uint64_t)nr)) : NULL;
-    int ok = xt && un && (rows || !x8);
+    int ok = xt && un;
     if (ok) {
-        if (x8) lli_cpu_deinterleave_x8(type, w, row_bytes, nr, rows);
         kt->tile_acts(xq, nt, k, xt);
-        kt->mm_tiles[type](x8 ? rows : w, row_bytes, nr, xt, nt, k, out, out_stride, un);
+        (x8 ? kt->mm_tiles_x8 : kt->mm_tiles)[type](w, row_bytes, nr, xt, nt, k, out, out_stride, un);
     }
-    free(xt), free(un), free(rows);
+    free(xt), free(un);
     return ok ? 0 : -1;
 }
 
