@@ -101,17 +101,29 @@ static lli_status forward(lli_context *c, const float *hidden_in, int64_t n, int
         TIMED(c->attention_ns, op->attention(ex, &a));
         TIMED(c->matmul_ns, op->matmul(ex, w->wo, c->att, c->xb, n, c->matmul_scratch));
         op->add(ex, c->x, c->xb, n * E);
-        /* feed-forward */
-        op->rms_norm(ex, c->x, w->ffn_norm->data, c->xb, n, E, eps);
-        TIMED(c->matmul_ns, op->matmul(ex, w->w_gate, c->xb, c->gate, n, c->matmul_scratch));
-        TIMED(c->matmul_ns, op->matmul(ex, w->w_up, c->xb, c->up, n, c->matmul_scratch));
-        op->swiglu(ex, c->gate, c->up, n * FF);
-        TIMED(c->matmul_ns, op->matmul(ex, w->w_down, c->gate, c->xb, n, c->matmul_scratch));
-        op->add(ex, c->x, c->xb, n * E);
+        /* feed-forward; in the last layer only for the entries that asked for outputs (gathered
+         * into xg): the others' keys and values are stored, and their states go no further. Each
+         * row's arithmetic is the same in any batch, so the outputs do not change. In a prefill
+         * of many tokens this saves most of a layer (a 32-layer model: about 2% of the step). */
+        float *x = c->x;
+        int64_t rows = n;
+        if (l == c->n_layers - 1) {
+            if (n_out) op->gather_rows(ex, c->x, c->out_entries, n_out, E, c->xg);
+            x = c->xg, rows = n_out;
+        }
+        if (rows) {
+            op->rms_norm(ex, x, w->ffn_norm->data, c->xb, rows, E, eps);
+            TIMED(c->matmul_ns, op->matmul(ex, w->w_gate, c->xb, c->gate, rows, c->matmul_scratch));
+            TIMED(c->matmul_ns, op->matmul(ex, w->w_up, c->xb, c->up, rows, c->matmul_scratch));
+            op->swiglu(ex, c->gate, c->up, rows * FF);
+            TIMED(c->matmul_ns, op->matmul(ex, w->w_down, c->gate, c->xb, rows, c->matmul_scratch));
+            op->add(ex, x, c->xb, rows * E);
+        }
     }
-    /* outputs, only for the entries that asked: the hidden state, and the head's logits */
+    /* outputs, only for the entries that asked (gathered into xg in the last layer): the hidden
+     * state, and the head's logits */
+    if (n_out && !c->n_layers) op->gather_rows(ex, c->x, c->out_entries, n_out, E, c->xg);
     if (n_out) {
-        op->gather_rows(ex, c->x, c->out_entries, n_out, E, c->xg);
         if (c->has_head) {
             op->rms_norm(ex, c->xg, c->w->out_norm->data, c->xo, n_out, E, eps);
             TIMED(c->matmul_ns, op->matmul(ex, c->w->output, c->xo, c->logits_dev, n_out, c->matmul_scratch));
