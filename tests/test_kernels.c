@@ -105,18 +105,22 @@ static void check_x8(const lli_kernels *kt, int type, const uint8_t *w, uint64_t
     lli_cpu_deinterleave_x8(type, wx, rb, nr, back);
     CHECK(!memcmp(back, w, (size_t)(rb * (uint64_t)nr)), "%s x8: %lld rows of k %lld not restored", tn, (long long)nr,
           (long long)k);
-    for (int path = 0; path < 2; path++) { /* decode token by token, then all tokens (the tiles where they apply) */
+    /* decode token by token, decode of all tokens at once (several tokens per pass), then the
+     * product matmul runs (the tiles from 8 tokens) */
+    static const char *const paths[] = {"by token", "decode", "product"};
+    for (int path = 0; path < 3; path++) {
         for (int64_t i = 0; i < nr * nt; i++) o[i] = NAN;
         if (path == 0)
             for (int64_t t = 0; t < nt; t++) kt->mm_x8[type](wx, rb, nr, NULL, xq + t * (k / 32), 1, k, o + t * nr, nr);
+        else if (path == 1) kt->mm_x8[type](wx, rb, nr, NULL, xq, nt, k, o, nr);
         else CHECK(lli_cpu_product(kt, type, LLI_LAYOUT_X8, wx, rb, nr, xq, nt, k, o, nr) == 0, "out of memory");
         int unequal = 0;
         for (int64_t i = 0; i < nr * nt; i++)
             if (memcmp(&o[i], &out[i], sizeof *o) && unequal++ < 3)
-                fprintf(stderr, "  %s %s x8 (%s) row %lld token %lld: %.9g, rows %.9g\n", kt->name, tn,
-                        path ? "together" : "by token", (long long)(i % nr), (long long)(i / nr), (double)o[i], (double)out[i]);
+                fprintf(stderr, "  %s %s x8 (%s) row %lld token %lld: %.9g, rows %.9g\n", kt->name, tn, paths[path],
+                        (long long)(i % nr), (long long)(i / nr), (double)o[i], (double)out[i]);
         CHECK(!unequal, "%s %s x8 (%lld x %lld, k %lld, %s): %d outputs differ from the rows'", kt->name, tn, (long long)nr,
-              (long long)nt, (long long)k, path ? "together" : "by token", unequal);
+              (long long)nt, (long long)k, paths[path], unequal);
     }
     free(wx), free(back), free(o);
 }

@@ -61,6 +61,12 @@ typedef struct lli_kernels {
      * the type's rows as they are. The same outputs, bit for bit, as mm's on the rows. */
     lli_mm_fn mm_x8[LLI_MM_TYPES];
     lli_mm_tiles_fn mm_tiles_x8[LLI_MM_TYPES]; /* mm_tiles for them, where mm_x8 is not NULL */
+    /* X8 weights keep to mm_x8 below this many tokens: it multiplies each group by every token
+     * while the group is in L1, and a tile of 16 tokens holding 4 runs at a quarter of its rate
+     * (Q4_K at 4 tokens, avx512: 70 GMAC/s against 31). Where mm_x8 takes apart each group's
+     * codes once for several tokens (Q4_K, Q5_K at avx512), up to a whole tile's worth: at 8
+     * tokens 96 GMAC/s against 61. */
+    int tile_min_x8[LLI_MM_TYPES];
     uint64_t (*xt_bytes)(int64_t nt, int64_t k);
     void (*tile_acts)(const lli_q8 *xq, int64_t nt, int64_t k, void *xt);
     uint64_t (*unpacked_bytes)(int type, int64_t nr, int64_t k);
@@ -142,13 +148,9 @@ int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *
                     const lli_q8 *xq, int64_t nt, int64_t k, float *out, int64_t out_stride);
 
 /* 1 if a product of nt tokens with type's weights in a layout takes kt's tiled path (mm_tiles or
- * mm_tiles_x8), 0 if mm or mm_x8. X8 weights keep to the decode product up to 8 tokens: it
- * multiplies each group by every token while the group is in L1, and below 8 tokens it was as fast
- * as the tiles or faster (Q4_K at 4 tokens: 70 GMAC/s against 31 on a tile of 16 tokens, a
- * quarter full), where the rows' decode is not. */
-#define LLI_TILE_MIN_TOKENS_X8 8
+ * mm_tiles_x8), 0 if mm or mm_x8 (X8 weights: below kt->tile_min_x8[type] tokens). */
 static inline int lli_cpu_takes_tiles(const lli_kernels *kt, int type, int layout, int64_t nt) {
-    return kt->mm_tiles[type] && nt >= (layout == LLI_LAYOUT_X8 ? LLI_TILE_MIN_TOKENS_X8 : LLI_TILE_MIN_TOKENS);
+    return kt->mm_tiles[type] && nt >= (layout == LLI_LAYOUT_X8 ? kt->tile_min_x8[type] : LLI_TILE_MIN_TOKENS);
 }
 
 /* Filled by kernels/x86_*.c for their level. */

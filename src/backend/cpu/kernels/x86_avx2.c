@@ -14,6 +14,7 @@
 #define wdot_add(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
 
 #define Q8_SIGNED 1
+#define XN 2 /* tokens per pass of the X8 decode of Q4_K and Q5_K (16 registers) */
 #define TN 8
 #define TR 4
 typedef __m256i VT;

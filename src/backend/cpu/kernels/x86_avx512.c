@@ -13,6 +13,7 @@
 #define wdot_add(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
 
 #define Q8_SIGNED 0
+#define XN 8 /* tokens per pass of the X8 decode of Q4_K and Q5_K (ymm accumulators: 32 registers) */
 #define TN 16
 #define TR 8
 typedef __m512i VT;
