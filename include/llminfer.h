@@ -248,10 +248,12 @@ LLI_API lli_status lli_model_params_set_vocab_only(lli_model_params *params, int
  * By default (0) the CPU backend copies every weight fragment into memory of its own, in huge
  * pages where the system grants them (Linux transparent huge pages, "madvise" or "always"): decode
  * reads every weight once per token, and from the page cache's 4 KiB pages it ran a fifth to a
- * third slower on a virtual machine (docs/benchmarks.md). Non-zero maps raw fragments and uses
- * them where they lie: the load then costs no copy and no memory beyond the page cache, which
- * processes loading the same model share. Compressed fragments are always decompressed into the
- * backend's memory, and a GPU backend always copies; this setting changes neither.
+ * third slower on a virtual machine (docs/benchmarks.md); there it also rearranges K-quant
+ * matrices into groups of eight interleaved rows, which its products read faster. Non-zero maps
+ * raw fragments and uses them where they lie, as the file has them: the load then costs no copy
+ * and no memory beyond the page cache, which processes loading the same model share. Compressed
+ * fragments are always decompressed into the backend's memory (and rearranged there), and a GPU
+ * backend always copies; this setting changes neither. Results are the same bits either way.
  * Added in release 1.2.
  * @param params   The parameters.
  * @param in_place Non-zero to use raw fragments in place.
