@@ -252,6 +252,9 @@ int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *
  * Group block of Q5_K (8 x 176 bytes): [0, 128) as Q4_K's, then
  *   [128, 384)  the 32 bytes of fifth bits (qh) as 8 words, word i of rows 0-7 at 128 + 32 i
  *   [384, 1408) the 128 bytes of quants as Q4_K's
+ * Group block of Q4_0, Q4_1, Q5_0 and Q5_1 (8 x 18, 20, 22, 24 bytes): d of rows 0-7, then (Q4_1,
+ * Q5_1) their m, then (Q5_0, Q5_1) the 32 fifth bits of each row as one word, word of rows 0-7
+ * side by side, then the 16 bytes of quants as 4 words, word i of rows 0-7 at 32 i from there.
  * Group block of Q2_K (8 x 84 bytes):
  *   [0, 16)     d of rows 0-7                            [16, 32)   dmin of rows 0-7
  *   [32, 160)   byte 8j + r: row r's byte of scale j (low four bits) and minimum j (high four)
@@ -272,7 +275,8 @@ int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *
  *               (three streams through it defeated the hardware prefetcher: a third the speed) */
 
 int lli_cpu_has_x8(int type) {
-    return type == LLI_TT_Q2_K || type == LLI_TT_Q3_K || type == LLI_TT_Q4_K || type == LLI_TT_Q5_K || type == LLI_TT_Q6_K;
+    return type == LLI_TT_Q4_0 || type == LLI_TT_Q4_1 || type == LLI_TT_Q5_0 || type == LLI_TT_Q5_1 || type == LLI_TT_Q2_K ||
+           type == LLI_TT_Q3_K || type == LLI_TT_Q4_K || type == LLI_TT_Q5_K || type == LLI_TT_Q6_K;
 }
 
 /* Words [0, n) of each row's bytes at off, as n groups of eight words, stride bytes apart from
@@ -312,6 +316,15 @@ static void fields(uint8_t *g, uint8_t *const row[8], int off, int bytes, int to
 
 /* One group block g from the eight blocks row[r] (to X8), or back (to_x8 == 0). */
 static void group_block(int type, uint8_t *g, uint8_t *const row[8], int to_x8) {
+    if (lli_ttype_by_id(type)->block == 32) {
+        const int mk = type == LLI_TT_Q4_1 || type == LLI_TT_Q5_1, five = type == LLI_TT_Q5_0 || type == LLI_TT_Q5_1;
+        int at = 16, from = 2;
+        fields(g, row, 0, 2, to_x8);
+        if (mk) fields(g + 16, row, 2, 2, to_x8), at += 16, from += 2;
+        if (five) words(g + at, 32, row, from, 1, to_x8), at += 32, from += 4;
+        words(g + at, 32, row, from, 4, to_x8);
+        return;
+    }
     if (type == LLI_TT_Q2_K) {
         fields(g, row, 80, 2, to_x8), fields(g + 16, row, 82, 2, to_x8);
         for (int j = 0; j < 16; j++)

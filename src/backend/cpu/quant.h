@@ -61,11 +61,11 @@ typedef struct lli_kernels {
      * the type's rows as they are. The same outputs, bit for bit, as mm's on the rows. */
     lli_mm_fn mm_x8[LLI_MM_TYPES];
     lli_mm_tiles_fn mm_tiles_x8[LLI_MM_TYPES]; /* mm_tiles for them, where mm_x8 is not NULL */
-    /* X8 weights keep to mm_x8 below this many tokens: it multiplies each group by every token
-     * while the group is in L1, and a tile of 16 tokens holding 4 runs at a quarter of its rate
-     * (Q4_K at 4 tokens, avx512: 70 GMAC/s against 31). Where mm_x8 takes apart each group's
-     * codes once for several tokens (Q4_K, Q5_K at avx512), up to a whole tile's worth: at 8
-     * tokens 96 GMAC/s against 61. */
+    /* X8 weights keep to mm_x8 below this many tokens, per type: it multiplies each group by
+     * every token while the group is in L1, and a tile of 16 tokens holding 4 runs at a quarter of
+     * its rate (Q4_K at 4 tokens, avx512: 70 GMAC/s against 31). Where mm_x8 takes apart each
+     * group's codes once for several tokens (Q4_K, Q5_K at avx512), or runs fast enough (Q4_0,
+     * Q4_1), up to a whole tile's worth: Q4_K at 8 tokens 96 GMAC/s against 61. */
     int tile_min_x8[LLI_MM_TYPES];
     uint64_t (*xt_bytes)(int64_t nt, int64_t k);
     void (*tile_acts)(const lli_q8 *xq, int64_t nt, int64_t k, void *xt);
