@@ -6,6 +6,7 @@
  * place only once everything is on disk. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,13 @@ static lli_status read_hparams(conv *c) {
     hp->rope_low_freq_factor = 1.0;
     hp->rope_high_freq_factor = 4.0;
     hp->rms_eps = kv_real(g, f, "attention.layer_norm_rms_epsilon", 1e-5);
+    /* Refused here rather than written into a manifest that no load would take. */
+    if (!(hp->rope_freq_base > 0) || !isfinite(hp->rope_freq_base))
+        return lli_fail(LLI_E_FORMAT, "GGUF: %s.rope.freq_base = %g is not a positive number", f, hp->rope_freq_base);
+    if (!isfinite(hp->rope_scale_factor))
+        return lli_fail(LLI_E_FORMAT, "GGUF: %s.rope.scaling.factor = %g is not a number", f, hp->rope_scale_factor);
+    if (!(hp->rms_eps > 0) || !isfinite(hp->rms_eps))
+        return lli_fail(LLI_E_FORMAT, "GGUF: %s.attention.layer_norm_rms_epsilon = %g is not a positive number", f, hp->rms_eps);
     hp->sliding_window = kv_int(g, f, "attention.sliding_window", 0, NULL);
     hp->tied_embeddings = gguf_find_tensor(g, "output.weight") == NULL;
     hp->qkv_bias = gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
