@@ -84,37 +84,42 @@ static void stall_fn(int64_t lo, int64_t hi, int ith, void *arg) {
     }
 }
 
+/* Runs jobs whose chunks on workers sleep sleep_us until the pool takes one for a stall and goes
+ * alone; returns how long it will stay alone (0 if it never did). Retried: the caller may take
+ * every chunk first, and on a busy machine the caller itself may lose its core during a job,
+ * which the pool rightly does not count against the worker. */
+static int64_t stall_until_alone(lli_pool *p, int sleep_us) {
+    for (int tries = 0; tries < 50; tries++) {
+        stall_job j = {0, sleep_us};
+        for (int i = 0; i < 200 && !atomic_load(&j.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j);
+        const int64_t left = lli_pool_solo_left_ns(p);
+        if (left > 0) return left;
+    }
+    return 0;
+}
+
 static void check_stall_policy(void) {
     lli_pool *p = lli_pool_create(2);
     CHECK(p && lli_pool_size(p) == 2, "pool of 2");
     if (!p) return;
-    /* Let a worker join and stall the job (retried: the caller may take every chunk first). */
-    stall_job j = {0, 20000};
-    for (int i = 0; i < 200 && !atomic_load(&j.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j);
-    CHECK(atomic_load(&j.on_workers) > 0, "no worker ever joined a job");
-    /* The next jobs run on the caller alone, for the pool's first while: 4 ms. */
-    stall_job k = {0, 0};
-    const int64_t first = lli_pool_solo_left_ns(p);
+    /* A worker that stalls a job: the next jobs run on the caller alone, for the pool's first
+     * while: 4 ms. */
+    const int64_t first = stall_until_alone(p, 20000);
     CHECK(first > 0 && first <= 4000000, "alone for %lld ns after a first stall", (long long)first);
+    stall_job k = {0, 0};
     lli_pool_for(p, 64, 1, stall_fn, &k);
     CHECK(atomic_load(&k.on_workers) == 0, "%d chunks ran on workers right after a stall", atomic_load(&k.on_workers));
     /* A stall soon after that while ended doubles the next one. */
     while (lli_pool_solo_left_ns(p) > 0) usleep(500);
-    stall_job j2 = {0, 3000};
-    for (int i = 0; i < 200 && !atomic_load(&j2.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j2);
-    CHECK(atomic_load(&j2.on_workers) > 0, "no worker joined a job after the first while");
-    const int64_t second = lli_pool_solo_left_ns(p);
+    const int64_t second = stall_until_alone(p, 3000);
     CHECK(second > 4000000 && second <= 8000000, "alone for %lld ns after a second stall", (long long)second);
     /* After a while the workers take part again. */
     usleep(80000);
     for (int i = 0; i < 2000 && !atomic_load(&k.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &k);
     CHECK(atomic_load(&k.on_workers) > 0, "the workers never took part again after the stall");
     /* A stall long after the last one starts again from the shortest while. */
-    stall_job j3 = {0, 3000};
-    for (int i = 0; i < 200 && !atomic_load(&j3.on_workers); i++) lli_pool_for(p, 64, 1, stall_fn, &j3);
-    const int64_t third = lli_pool_solo_left_ns(p);
-    CHECK(atomic_load(&j3.on_workers) > 0 && third > 0 && third <= 4000000, "alone for %lld ns after a stall long after",
-          (long long)third);
+    const int64_t third = stall_until_alone(p, 3000);
+    CHECK(third > 0 && third <= 4000000, "alone for %lld ns after a stall long after", (long long)third);
     lli_pool_free(p);
 }
 
