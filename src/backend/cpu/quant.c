@@ -259,11 +259,11 @@ int lli_cpu_product(const lli_kernels *kt, int type, int layout, const uint8_t *
  *   [0, 16)     d of rows 0-7                            [16, 32)   dmin of rows 0-7
  *   [32, 160)   byte 8j + r: row r's byte of scale j (low four bits) and minimum j (high four)
  *   [160, 672)  the 64 bytes of quants as 16 words, word i of rows 0-7 at 160 + 32 i
- * Group block of Q3_K (8 x 110 bytes), its six-bit scales plus 32 (0-63):
+ * Group block of Q3_K (8 x 110 bytes):
  *   [0, 16)     d of rows 0-7
- *   [16, 80)    byte 8j + r (j 0-7): the low four bits of row r's scale j | of scale j + 8 << 4
- *   [80, 112)   byte 8j + r (j 0-3): the high two bits of row r's scales j, j + 4, j + 8, j + 12
- *               at bits 0, 2, 4, 6
+ *   [16, 112)   byte 8j + r: byte j of row r's 12 bytes of scales, as the block packs them: for
+ *               j 0-7 the low four bits of six-bit scale (plus 32) j | of scale j + 8 << 4, for
+ *               j 8-11 the high two bits of scales j - 8, j - 4, j, j + 4 at bits 0, 2, 4, 6
  *   [112, 368)  the 32 bytes of high bits (hmask) as 8 words, word i of rows 0-7 at 112 + 32 i
  *   [368, 880)  the 64 bytes of low two bits as 16 words, likewise
  * Group block of Q6_K (8 x 210 bytes):
@@ -299,19 +299,17 @@ static void pack_k_scales(const int sc[8], const int m[8], uint8_t q[12]) {
     }
 }
 
-/* The 12 bytes of a Q3_K super-block's scales packed from their values plus 32 (the inverse of
- * lli_q3_k_scales). */
-static void pack_q3_k_scales(const int u[16], uint8_t s[12]) {
-    for (int j = 0; j < 8; j++) s[j] = (uint8_t)((u[j] & 15) | (u[j + 8] & 15) << 4);
-    for (int m = 0; m < 4; m++) s[8 + m] = (uint8_t)((u[m] >> 4) | (u[m + 4] >> 4) << 2 | (u[m + 8] >> 4) << 4 | (u[m + 12] >> 4) << 6);
-}
-
 /* A scalar field of `bytes` bytes at off in each row, as eight side by side at g, or back. */
 static void fields(uint8_t *g, uint8_t *const row[8], int off, int bytes, int to_x8) {
     for (int r = 0; r < 8; r++) {
         if (to_x8) memcpy(g + bytes * r, row[r] + off, (size_t)bytes);
         else memcpy(row[r] + off, g + bytes * r, (size_t)bytes);
     }
+}
+
+/* Bytes [0, n) of each row's bytes at off, byte j of rows 0-7 at g + 8j, or back. */
+static void bytes_by_row(uint8_t *g, uint8_t *const row[8], int off, int n, int to_x8) {
+    for (int j = 0; j < n; j++) fields(g + 8 * j, row, off + j, 1, to_x8);
 }
 
 /* One group block g from the eight blocks row[r] (to X8), or back (to_x8 == 0). */
@@ -327,31 +325,13 @@ static void group_block(int type, uint8_t *g, uint8_t *const row[8], int to_x8) 
     }
     if (type == LLI_TT_Q2_K) {
         fields(g, row, 80, 2, to_x8), fields(g + 16, row, 82, 2, to_x8);
-        for (int j = 0; j < 16; j++)
-            for (int r = 0; r < 8; r++) {
-                if (to_x8) g[32 + 8 * j + r] = row[r][j];
-                else row[r][j] = g[32 + 8 * j + r];
-            }
+        bytes_by_row(g + 32, row, 0, 16, to_x8);
         words(g + 160, 32, row, 16, 16, to_x8);
         return;
     }
     if (type == LLI_TT_Q3_K) {
         fields(g, row, 108, 2, to_x8);
-        for (int r = 0; r < 8; r++) {
-            int u[16];
-            if (to_x8) {
-                int8_t sc[16];
-                lli_q3_k_scales(row[r] + 96, sc);
-                for (int j = 0; j < 16; j++) u[j] = sc[j] + 32;
-                for (int j = 0; j < 8; j++) g[16 + 8 * j + r] = (uint8_t)((u[j] & 15) | (u[j + 8] & 15) << 4);
-                for (int j = 0; j < 4; j++)
-                    g[80 + 8 * j + r] = (uint8_t)((u[j] >> 4) | (u[j + 4] >> 4) << 2 | (u[j + 8] >> 4) << 4 | (u[j + 12] >> 4) << 6);
-            } else {
-                for (int j = 0; j < 16; j++)
-                    u[j] = (g[16 + 8 * (j % 8) + r] >> (4 * (j / 8)) & 15) | (g[80 + 8 * (j % 4) + r] >> (2 * (j / 4)) & 3) << 4;
-                pack_q3_k_scales(u, row[r] + 96);
-            }
-        }
+        bytes_by_row(g + 16, row, 96, 12, to_x8);
         words(g + 112, 32, row, 0, 8, to_x8);
         words(g + 368, 32, row, 32, 16, to_x8);
         return;
@@ -359,12 +339,11 @@ static void group_block(int type, uint8_t *g, uint8_t *const row[8], int to_x8) 
     if (type == LLI_TT_Q4_K || type == LLI_TT_Q5_K) {
         const int five = type == LLI_TT_Q5_K;
         int sc[8][8], m[8][8];
+        fields(g, row, 0, 2, to_x8), fields(g + 16, row, 2, 2, to_x8);
         for (int r = 0; r < 8; r++) {
             if (to_x8) {
-                memcpy(g + 2 * r, row[r], 2), memcpy(g + 16 + 2 * r, row[r] + 2, 2);
                 for (int j = 0; j < 8; j++) lli_k_scale_min(j, row[r] + 4, &sc[r][j], &m[r][j]);
             } else {
-                memcpy(row[r], g + 2 * r, 2), memcpy(row[r] + 2, g + 16 + 2 * r, 2);
                 for (int j = 0; j < 8; j++) {
                     const int lo = g[32 + 8 * j + r], hi = g[96 + 8 * (j % 4) + r] >> (4 * (j / 4));
                     sc[r][j] = (lo & 15) | (hi & 3) << 4, m[r][j] = (lo >> 4) | (hi >> 2 & 3) << 4;
@@ -386,15 +365,8 @@ static void group_block(int type, uint8_t *g, uint8_t *const row[8], int to_x8) 
         return;
     }
     /* Q6_K: ql [0, 128), qh [128, 192), scales [192, 208), d [208, 210) */
-    for (int r = 0; r < 8; r++)
-        for (int j = 0; j < 16; j++) {
-            if (to_x8) g[16 + 8 * j + r] = row[r][192 + j];
-            else row[r][192 + j] = g[16 + 8 * j + r];
-        }
-    for (int r = 0; r < 8; r++) {
-        if (to_x8) memcpy(g + 2 * r, row[r] + 208, 2);
-        else memcpy(row[r] + 208, g + 2 * r, 2);
-    }
+    fields(g, row, 208, 2, to_x8);
+    bytes_by_row(g + 16, row, 192, 16, to_x8);
     for (int h = 0; h < 2; h++) {
         uint8_t *steps = g + 144 + 96 * 8 * h;
         words(steps, 96, row, 64 * h, 8, to_x8);

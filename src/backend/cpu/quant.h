@@ -129,8 +129,8 @@ static inline void lli_q3_k_scales(const uint8_t *s, int8_t out[16]) {
  * block, each row's scalar fields come first, element by element (eight half-precision d, ...;
  * the sub-block scales one sub-block at a time, eight rows to eight bytes), then the quants as
  * 32-bit words, word i of the eight rows side by side: a vector holds four consecutive bytes of
- * each row, one row per lane, and a product reads the group as one stream. Q4_K and Q6_K
- * (quant.c has the exact places). */
+ * each row, one row per lane, and a product reads the group as one stream. Q4_0, Q4_1, Q5_0,
+ * Q5_1 and Q2_K to Q6_K (quant.c has the exact places). */
 enum { LLI_LAYOUT_ROWS = 0, LLI_LAYOUT_X8 = 1 };
 
 /* 1 if the type has an X8 layout. */
