@@ -231,28 +231,27 @@ static int in_backend_buffer(const lli_model *m, const lli_tensor *t) {
     return 0;
 }
 
+/* Queues t when prepare_weight may rearrange it. */
+static void queue_weight(lli_model *m, prepare_state *s, int64_t *n, const lli_tensor *t) {
+    if (t && in_backend_buffer(m, t)) s->todo[(*n)++] = &m->tensors[t - m->tensors];
+}
+
 static lli_status prepare_weights(lli_model *m, int n_threads) {
     const lli_weights *w = &m->weights;
     if (!m->backend->ops->prepare_weight || m->vocab_only) return LLI_OK;
-    const int64_t n_layers = m->layer_last - m->layer_first, per = 7;
+    const int64_t n_layers = m->layer_last - m->layer_first, most = 7 * n_layers + 1; /* seven matrices a layer, the head */
     prepare_state s = {.model = m};
-    s.todo = calloc((size_t)(n_layers * per + 1), sizeof *s.todo);
-    s.status = calloc((size_t)(n_layers * per + 1), sizeof *s.status);
-    s.message = calloc((size_t)(n_layers * per + 1), sizeof *s.message);
+    s.todo = calloc((size_t)most, sizeof *s.todo);
+    s.status = calloc((size_t)most, sizeof *s.status);
+    s.message = calloc((size_t)most, sizeof *s.message);
     lli_status st = s.todo && s.status && s.message ? LLI_OK : lli_fail(LLI_E_NOMEM, "out of memory");
     int64_t n = 0;
-    for (int64_t l = 0; st == LLI_OK && l <= n_layers; l++) {
-        const lli_tensor *cand[7] = {0};
-        if (l < n_layers) {
-            const lli_layer_weights *lw = &w->layers[l];
-            const lli_tensor *c[7] = {lw->wq, lw->wk, lw->wv, lw->wo, lw->w_gate, lw->w_up, lw->w_down};
-            memcpy(cand, c, sizeof c);
-        } else if (w->output != w->embd) {
-            cand[0] = w->output;
-        }
-        for (int i = 0; i < per; i++)
-            if (cand[i] && in_backend_buffer(m, cand[i])) s.todo[n++] = &m->tensors[cand[i] - m->tensors];
+    for (int64_t l = 0; st == LLI_OK && l < n_layers; l++) {
+        const lli_layer_weights *lw = &w->layers[l];
+        const lli_tensor *mats[7] = {lw->wq, lw->wk, lw->wv, lw->wo, lw->w_gate, lw->w_up, lw->w_down};
+        for (int i = 0; i < 7; i++) queue_weight(m, &s, &n, mats[i]);
     }
+    if (st == LLI_OK && w->output != w->embd) queue_weight(m, &s, &n, w->output);
     if (st == LLI_OK) lli_parallel_for(n_threads, n, prepare_job, &s);
     for (int64_t i = 0; st == LLI_OK && i < n; i++)
         if (s.status[i]) st = lli_fail(s.status[i], "%s", s.message[i]);

@@ -1,6 +1,5 @@
 /* The CPU backend. Tensors live in host memory: in buffers of the backend's own (decompressed or
  * copied fragments), or, where the application asks for it, in raw fragments mapped in place. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -58,9 +57,9 @@ static lli_status cpu_copy(lli_backend *be, void *dst, uint64_t dst_offset, cons
     return LLI_OK;
 }
 
-/* Q4_K and Q6_K weights to the X8 layout where the kernels in use decode it (quant.h): eight rows
- * per vector instead of one row's blocks, a quarter of the instructions per weight byte. The
- * kernel table never changes in a process, so weights arranged for it stay right. */
+/* Weights of the types with an X8 layout (quant.h), where the kernels in use decode it: eight rows
+ * per vector and one stream through memory, instead of one row's blocks at a time or eight rows'
+ * streams. The kernel table never changes in a process, so weights arranged for it stay right. */
 static lli_status cpu_prepare_weight(lli_backend *be, lli_tensor *t) {
     (void)be;
     const int type = t->type->id;
