@@ -11,9 +11,9 @@
  * streams from L3, which flattered an eight-row decode that lost in the model); a few hundred
  * rows measure the kernel itself. LLI_CPU caps the level, as everywhere. Prints the time
  * per product, the weight bytes per second and the multiply-adds per second (best of REPS,
- * default chosen for about a second). LLI_X8=1 times the decode of Q4_K and Q6_K from the X8
- * layout the CPU backend arranges them in at load (quant.h), LLI_X8=0 (the default) the rows as
- * the file has them. */
+ * default chosen for about a second). LLI_X8=1 times the types with an X8 layout in it, as the
+ * CPU backend arranges them at load (quant.h); LLI_X8=0 (the default) the rows as the file has
+ * them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -106,7 +106,7 @@ static void check_x8(const lli_kernels *kt, int type, const uint8_t *w, uint64_t
     CHECK(!memcmp(back, w, (size_t)(rb * (uint64_t)nr)), "%s x8: %lld rows of k %lld not restored", tn, (long long)nr,
           (long long)k);
     /* decode token by token, decode of all tokens at once (several tokens per pass), then the
-     * product matmul runs (the tiles from 8 tokens) */
+     * product matmul runs (the tiles from kt->tile_min_x8[type] tokens) */
     static const char *const paths[] = {"by token", "decode", "product"};
     for (int path = 0; path < 3; path++) {
         for (int64_t i = 0; i < nr * nt; i++) o[i] = NAN;
